@@ -1,0 +1,1 @@
+"""BookIt: a GraphQL API for a bookings platform."""

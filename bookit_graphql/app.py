@@ -1,0 +1,80 @@
+"""create_app(): the Starlette application with /graphql, /healthz and /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from bookit_graphql.config import Settings
+from bookit_graphql.db import (
+    create_engine,
+    create_session_factory,
+    current_revisions,
+    head_revisions,
+)
+from bookit_graphql.logs import RequestLog
+from bookit_graphql.schema import build_schema
+from bookit_graphql.view import GraphQLView
+
+
+def create_app(settings: Settings, database_url: str) -> Starlette:
+    engine = create_engine(database_url)
+    heads = head_revisions(database_url)
+    view = GraphQLView(build_schema(settings), settings)
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        try:
+            current = await asyncio.wait_for(current_revisions(engine), timeout=3)
+        except (SQLAlchemyError, OSError, TimeoutError):
+            return JSONResponse({"status": "unavailable", "database": False}, 503)
+        ready = current == heads
+        body = {
+            "status": "ready" if ready else "migrations pending",
+            "database": True,
+            "revision": sorted(current),
+            "head": sorted(heads),
+        }
+        return JSONResponse(body, 200 if ready else 503)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    middleware = [Middleware(RequestLog)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+    return app

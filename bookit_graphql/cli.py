@@ -1,0 +1,126 @@
+"""The `bookit` command: serve, migrate, create-admin, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bookit_graphql.config import ConfigError, Settings
+from bookit_graphql.db import migrate
+from bookit_graphql.errors import BookItError
+from bookit_graphql.logs import configure_logging
+
+log = logging.getLogger("bookit")
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or the embedded PostgreSQL in the data folder (started or joined)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from bookit_graphql.embedded import embedded_database
+
+    with embedded_database(settings.data_dir) as url:
+        yield url
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from bookit_graphql.app import create_app
+
+    settings = settings.with_secret_key()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; as an
+    # exception it unwinds through `database`, which stops the embedded server.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with database(settings) as url:
+        migrate(url)
+        log.info("serving", extra={"fields": {"url": f"http://{host}:{port}/graphql"}})
+        uvicorn.run(
+            create_app(settings, url),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def run_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    with database(settings) as url:
+        migrate(url)
+    print("database migrated to head")  # noqa: T201
+
+
+def create_admin(settings: Settings, args: argparse.Namespace) -> None:
+    from bookit_graphql.admin import create_admin as make_admin
+
+    password = args.password or getpass.getpass("Password for the new admin: ")
+    with database(settings) as url:
+        migrate(url)
+        user = asyncio.run(
+            make_admin(
+                url,
+                settings=settings,
+                email=args.email,
+                password=password,
+                full_name=args.full_name,
+            )
+        )
+    print(f"admin {user.email} ({user.id}) is ready")  # noqa: T201
+
+
+def export_schema(settings: Settings, args: argparse.Namespace) -> None:
+    from bookit_graphql.schema import schema
+
+    Path(args.output).write_text(schema.as_str() + "\n")
+    print(f"wrote {args.output}")  # noqa: T201
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="bookit", description="BookIt GraphQL API")
+    commands = root.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("serve", help="migrate and serve the API")
+    p.add_argument("--host", help="address to listen on (BOOKIT_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (BOOKIT_PORT, default 8000)")
+    p.set_defaults(run=serve)
+    p = commands.add_parser("migrate", help="migrate the database to head")
+    p.set_defaults(run=run_migrate)
+    p = commands.add_parser("create-admin", help="create an admin, or promote an account")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", help="asked for when not given")
+    p.add_argument("--full-name", default="Administrator")
+    p.set_defaults(run=create_admin)
+    p = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    p.add_argument("--output", default="schema.graphql")
+    p.set_defaults(run=export_schema)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        args.run(settings, args)
+    except ConfigError as error:
+        sys.exit(f"bookit: configuration error: {error}")
+    except BookItError as error:
+        sys.exit(f"bookit: {error}")
+    except KeyboardInterrupt:
+        sys.exit(130)

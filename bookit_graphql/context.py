@@ -1,0 +1,38 @@
+"""The per-request Context: the caller, the session factory and the loaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from bookit_graphql.config import Settings
+
+if TYPE_CHECKING:
+    from bookit_graphql.users.models import User
+
+L = TypeVar("L")
+
+
+@dataclass
+class Context:
+    request: HTTPConnection
+    response: Response | None
+    settings: Settings
+    session_factory: async_sessionmaker[AsyncSession]
+    user: User | None = None
+    session_id: uuid.UUID | None = None  # the caller's refresh-token family
+    request_id: str = "-"
+    log: dict[str, Any] = field(default_factory=dict)  # this request's log record
+    _loaders: dict[type[Any], Any] = field(default_factory=dict)
+
+    def loader(self, cls: type[L]) -> L:
+        """This request's instance of a loader class (made on first use)."""
+        found = self._loaders.get(cls)
+        if found is None:
+            found = self._loaders[cls] = cls(self.session_factory)  # type: ignore[call-arg]
+        return found  # type: ignore[no-any-return]

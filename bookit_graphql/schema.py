@@ -1,0 +1,117 @@
+"""The one GraphQL schema: Query, Mutation, and the extensions every request runs."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from starlette.responses import Response
+from strawberry.extensions import (
+    AddValidationRules,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from bookit_graphql.config import Settings
+from bookit_graphql.context import Context
+from bookit_graphql.errors import HTTP_STATUS, coded
+from bookit_graphql.scalars import SCALAR_MAP
+from bookit_graphql.users.mutations import UserMutations
+from bookit_graphql.users.queries import UserQueries
+
+Query = merge_types("Query", (UserQueries,))
+Mutation = merge_types("Mutation", (UserMutations,))
+
+
+class ContractErrors(SchemaExtension):
+    """Gives every error its contract code and the response its HTTP status."""
+
+    failed_in = "execute"
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        if self.execution_context.pre_execution_errors:
+            self.failed_in = "parse"
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        if self.execution_context.pre_execution_errors and self.failed_in == "execute":
+            self.failed_in = "validate"
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        context = self.execution_context.context
+        if not isinstance(context, Context):
+            return
+        context.log["operation"] = self.execution_context.operation_name
+        if result is None or not result.errors:
+            return
+        result.errors = [
+            coded(error, phase=self.failed_in, request_id=context.request_id)
+            for error in result.errors
+        ]
+        codes = [str((error.extensions or {}).get("code")) for error in result.errors]
+        context.log["errors"] = codes
+        if isinstance(context.response, Response):
+            for code in codes:
+                if code in HTTP_STATUS:
+                    context.response.status_code = HTTP_STATUS[code]
+                if code == "RATE_LIMITED":
+                    retry = next(e for e in result.errors if e.extensions)
+                    context.response.headers["Retry-After"] = str(
+                        (retry.extensions or {}).get("retryAfter", 60)
+                    )
+
+
+class CachedParser(ParserCache):
+    """ParserCache that lets a document that fails to parse reach Strawberry's own parse.
+
+    Raised from the hook, the syntax error would skip the operation hooks and
+    reach the client without its code; Strawberry's parse reports it properly.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
+
+
+class BookItSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing: ContractErrors logs the unexpected ones, with the request id."""
+
+
+def build_schema(settings: Settings | None = None) -> BookItSchema:
+    settings = settings or Settings()
+    extensions: list[Any] = [
+        ContractErrors,
+        CachedParser,
+        ValidationCache,
+        lambda: QueryDepthLimiter(max_depth=12),
+    ]
+    if not settings.introspection:
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return BookItSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    )
+
+
+schema = build_schema()

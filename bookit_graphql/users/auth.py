@@ -1,0 +1,174 @@
+"""Registration, login, token rotation, logout, and who a bearer token is."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookit_graphql.config import Settings
+from bookit_graphql.errors import AlreadyExists, BadUserInput, InvalidToken, Unauthenticated
+from bookit_graphql.users import tokens
+from bookit_graphql.users.models import AuthSession, User
+from bookit_graphql.users.passwords import check_length, hash_password, verify_password
+
+WRONG_CREDENTIALS = "Wrong email or password."
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int  # seconds the access token lives
+    user: User
+
+
+def normalize_email(email: str, *, field: str = "email") -> str:
+    email = email.strip().lower()
+    if len(email) > 254 or not EMAIL.match(email):
+        raise BadUserInput("Not a valid email address.", field=field)
+    return email
+
+
+def check_full_name(full_name: str, *, field: str = "fullName") -> str:
+    full_name = full_name.strip()
+    if not 1 <= len(full_name) <= 200:
+        raise BadUserInput("A full name is 1 to 200 characters.", field=field)
+    return full_name
+
+
+async def register(
+    session: AsyncSession, *, settings: Settings, email: str, password: str, full_name: str
+) -> Tokens:
+    email = normalize_email(email)
+    full_name = check_full_name(full_name)
+    check_length(password, field="password")
+    password_hash = await hash_password(password, rounds=settings.bcrypt_rounds)
+    user_id = await session.scalar(
+        insert(User)
+        .values(id=uuid.uuid4(), email=email, password_hash=password_hash, full_name=full_name)
+        .on_conflict_do_nothing(index_elements=[User.email])
+        .returning(User.id)
+    )
+    if user_id is None:
+        raise AlreadyExists("This email is already registered.", field="email")
+    user = await session.get_one(User, user_id)
+    return await start_session(session, settings=settings, user=user)
+
+
+async def login(session: AsyncSession, *, settings: Settings, email: str, password: str) -> Tokens:
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    matches = await verify_password(
+        password, user.password_hash if user else None, rounds=settings.bcrypt_rounds
+    )
+    if user is None or not matches or not user.is_active:
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    return await start_session(session, settings=settings, user=user)
+
+
+async def start_session(session: AsyncSession, *, settings: Settings, user: User) -> Tokens:
+    session_id = uuid.uuid4()
+    refresh, claims = tokens.issue(settings, kind="refresh", user_id=user.id, session_id=session_id)
+    session.add(
+        AuthSession(
+            id=session_id, user_id=user.id, refresh_jti=claims.jti, expires_at=claims.expires_at
+        )
+    )
+    await session.flush()
+    return _tokens(settings, user, session_id, refresh)
+
+
+async def rotate(session: AsyncSession, *, settings: Settings, refresh_token: str) -> Tokens | None:
+    """New tokens for a valid refresh token; None if refused.
+
+    Presenting a refresh token that was already rotated away means that two
+    parties hold the family (theft): the whole family is revoked. The caller
+    commits and then refuses, so the revocation sticks.
+    """
+    claims = tokens.decode(settings, refresh_token, kind="refresh")
+    new_refresh, new_claims = tokens.issue(
+        settings, kind="refresh", user_id=claims.user_id, session_id=claims.session_id
+    )
+    # Compare-and-swap on the current jti: of two concurrent rotations, one wins.
+    rotated = await session.scalar(
+        update(AuthSession)
+        .where(
+            AuthSession.id == claims.session_id,
+            AuthSession.user_id == claims.user_id,
+            AuthSession.refresh_jti == claims.jti,
+            AuthSession.revoked_at.is_(None),
+        )
+        .values(refresh_jti=new_claims.jti, expires_at=new_claims.expires_at)
+        .returning(AuthSession.id)
+    )
+    user = await session.get(User, claims.user_id)
+    if rotated is None or user is None or not user.is_active:
+        await revoke_session(session, session_id=claims.session_id)
+        return None
+    return _tokens(settings, user, claims.session_id, new_refresh)
+
+
+async def revoke_session(session: AsyncSession, *, session_id: uuid.UUID) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+async def revoke_all_sessions(
+    session: AsyncSession, *, user_id: uuid.UUID, keep: uuid.UUID | None = None
+) -> None:
+    query = update(AuthSession).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    await session.execute(query.values(revoked_at=func.now()))
+
+
+async def logout(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    refresh_token: str | None,
+    current_session: uuid.UUID | None,
+) -> None:
+    if refresh_token is not None:
+        claims = tokens.decode(settings, refresh_token, kind="refresh")
+        await revoke_session(session, session_id=claims.session_id)
+    elif current_session is not None:
+        await revoke_session(session, session_id=current_session)
+    else:
+        raise Unauthenticated("Log out needs a refresh token or an access token.")
+
+
+async def authenticate(
+    session: AsyncSession, *, settings: Settings, access_token: str
+) -> tuple[User, uuid.UUID]:
+    """The active user and session behind a live access token, or InvalidToken."""
+    claims = tokens.decode(settings, access_token, kind="access")
+    user = await session.scalar(
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            User.id == claims.user_id,
+            User.is_active,
+            AuthSession.id == claims.session_id,
+            AuthSession.revoked_at.is_(None),
+        )
+    )
+    if user is None:
+        raise InvalidToken()
+    return user, claims.session_id
+
+
+def _tokens(settings: Settings, user: User, session_id: uuid.UUID, refresh: str) -> Tokens:
+    access, _ = tokens.issue(settings, kind="access", user_id=user.id, session_id=session_id)
+    lifetime = tokens.lifetime(settings, "access")
+    return Tokens(access, refresh, int(lifetime.total_seconds()), user)

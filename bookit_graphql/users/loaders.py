@@ -1,0 +1,24 @@
+"""Batch loaders for users: one statement per batch, results in key order."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from aiodataloader import DataLoader
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bookit_graphql.users.models import User
+
+
+class UsersByIdLoader(DataLoader[uuid.UUID, User | None]):
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__()
+        self.session_factory = session_factory
+
+    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[User | None]:
+        async with self.session_factory() as session:
+            rows = await session.scalars(select(User).where(User.id.in_(keys)))
+            found = {user.id: user for user in rows}
+        return [found.get(key) for key in keys]

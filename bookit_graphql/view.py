@@ -1,0 +1,133 @@
+"""The GraphQL-over-HTTP view: auth from the bearer token, status codes, media types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from bookit_graphql.config import Settings
+from bookit_graphql.context import Context
+from bookit_graphql.errors import BookItError, InvalidToken, as_bookit_error
+from bookit_graphql.users import auth
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def error_response(status: int, error: BookItError | str, *, code: str = "") -> Response:
+    message = str(error)
+    code = code or (error.code if isinstance(error, BookItError) else "BAD_USER_INPUT")
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 503:
+        headers["Retry-After"] = "5"
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, schema: Any, settings: Settings) -> None:
+        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+        if settings.legacy_graphql_ws:
+            protocols.append(GRAPHQL_WS_PROTOCOL)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            subscription_protocols=protocols,
+            multipart_uploads_enabled=False,
+            allowed_origins=settings.cors_origins,
+        )
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as error:
+            response = error_response(error.status_code, error.reason)
+        except InvalidToken as error:
+            response = error_response(401, error)
+        except (SQLAlchemyError, OSError) as error:
+            known = as_bookit_error(error)
+            if known is None:
+                raise
+            response = error_response(503, known)
+        await response(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        state = request.app.state
+        context = Context(
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            settings=self.settings,
+            session_factory=state.session_factory,
+            request_id=getattr(request.state, "request_id", "-"),
+            log=getattr(request.state, "log", {}),
+        )
+        if isinstance(request, Request):
+            request.state.context = context
+            if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+                response.media_type = GRAPHQL_RESPONSE
+            header = request.headers.get("authorization")
+            if header is not None:
+                await self.authenticate(context, header)
+        return context
+
+    async def authenticate(self, context: Context, header: str) -> None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken()
+        async with context.session_factory() as session:
+            context.user, context.session_id = await auth.authenticate(
+                session, settings=self.settings, access_token=token.strip()
+            )
+        context.log["user_id"] = str(context.user.id)
+
+    async def process_result(
+        self, request: Request | WebSocket, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)  # type: ignore[arg-type]
+        failed_before_execution = (
+            result.data is None
+            and result.errors
+            and all(error.path is None for error in result.errors)
+        )
+        if failed_before_execution:
+            # GraphQL over HTTP: no `data` entry when the request never executed;
+            # with the new media type, a 4xx status as well.
+            data.pop("data", None)
+            context: Context | None = getattr(request.state, "context", None)
+            if (
+                context is not None
+                and context.response is not None
+                and context.response.media_type == GRAPHQL_RESPONSE
+                and context.response.status_code is None
+            ):
+                context.response.status_code = 400
+        return data
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=sub_response.media_type or "application/json",
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        response.background = sub_response.background
+        return response
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
