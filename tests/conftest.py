@@ -1,0 +1,163 @@
+"""The test database: one per run (embedded, or on DATABASE_URL's server), clean per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import make_url, text
+
+from bookit_graphql.app import create_app
+from bookit_graphql.config import Settings
+from bookit_graphql.db import Base, create_engine, migrate, sqlalchemy_url
+from bookit_graphql.models import load_all
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A URL of a maintenance database on the PostgreSQL that the tests use."""
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        yield given
+        return
+    from bookit_graphql.embedded import embedded_database
+
+    folder = Path(tempfile.mkdtemp(prefix="bk", dir="/tmp"))  # socket paths must stay short
+    try:
+        with embedded_database(folder, database="postgres") as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def make_database(server_url: str) -> Iterator[Any]:
+    """Creates empty databases on the test server; drops them after the run."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"bookit_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server_url, autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        made.append(name)
+        return with_database(server_url, name)
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        for name in made:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` pointing at database `name` (keeps the host, socket and credentials)."""
+    return make_url(sqlalchemy_url(url)).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(make_database: Any) -> str:
+    url: str = make_database()
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(secret_key=SECRET, bcrypt_rounds=4)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, database_url: str) -> AsyncIterator[Any]:
+    application = create_app(settings, database_url)
+    yield application
+    await application.state.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test starts from empty tables (only if it touched the database)."""
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    url = request.getfixturevalue("database_url")
+    load_all()
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    engine = create_engine(url, pool_size=1)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bookit.test") as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A real `bookit serve` process on the test database; stopped by its pid."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET,
+        "BCRYPT_ROUNDS": "4",
+        "BOOKIT_PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+    }
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bookit_graphql", "serve"], env=env, stdout=output, stderr=output
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base, process, log)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_healthy(
+    base: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bookit serve exited with {process.returncode}: {log.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("bookit serve did not become healthy in time")
