@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -15,7 +16,23 @@ from bookit_graphql.config import Settings
 if TYPE_CHECKING:
     from bookit_graphql.users.models import User
 
-L = TypeVar("L")
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loader(DataLoader[K, V]):
+    """A request's batch loader: each batch opens its own short session.
+
+    Sibling fields resolve concurrently, and one AsyncSession must not be
+    shared between concurrent tasks.
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__()
+        self.session_factory = session_factory
+
+
+L = TypeVar("L", bound=Loader[Any, Any])
 
 
 @dataclass
@@ -34,5 +51,5 @@ class Context:
         """This request's instance of a loader class (made on first use)."""
         found = self._loaders.get(cls)
         if found is None:
-            found = self._loaders[cls] = cls(self.session_factory)  # type: ignore[call-arg]
-        return found  # type: ignore[no-any-return]
+            found = self._loaders[cls] = cls(self.session_factory)
+        return cast(L, found)

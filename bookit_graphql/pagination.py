@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from sqlalchemy import ColumnElement, Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
 
 from bookit_graphql.errors import BadUserInput
 
@@ -86,7 +87,7 @@ async def keyset_page(
     session: AsyncSession,
     query: Select[Any],
     *,
-    keys: Sequence[ColumnElement[Any]],
+    keys: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
     descending: bool = False,
     first: int | None,
     after: str | None,

@@ -6,6 +6,7 @@ import enum
 from typing import Any
 
 import strawberry
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 from strawberry.types import Info
@@ -58,11 +59,11 @@ class IsAdmin(BasePermission):
         return bool(user.role == Role.ADMIN)
 
 
-def authenticated() -> list[PermissionExtension]:
+def authenticated() -> list[FieldExtension]:
     """Field extensions for `@authenticated`."""
     return [PermissionExtension(permissions=[IsAuthenticated()], use_directives=True)]
 
 
-def admin_only() -> list[PermissionExtension]:
+def admin_only() -> list[FieldExtension]:
     """Field extensions for `@requiresRole(role: ADMIN)`."""
     return [PermissionExtension(permissions=[IsAdmin()], use_directives=True)]

@@ -5,18 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from aiodataloader import DataLoader
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bookit_graphql.context import Loader
 from bookit_graphql.users.models import User
 
 
-class UsersByIdLoader(DataLoader[uuid.UUID, User | None]):
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        super().__init__()
-        self.session_factory = session_factory
-
+class UsersByIdLoader(Loader[uuid.UUID, User | None]):
     async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[User | None]:
         async with self.session_factory() as session:
             rows = await session.scalars(select(User).where(User.id.in_(keys)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -54,7 +55,7 @@ async def update_me(
     return user
 
 
-def users_query(*, q: str | None, role: Role | None, is_active: bool | None) -> Select[tuple[User]]:
+def users_query(*, q: str | None, role: Role | None, is_active: bool | None) -> Select[Any]:
     query = select(User)
     if q:
         pattern = f"%{_escape_like(q.strip())}%"
