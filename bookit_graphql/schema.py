@@ -25,11 +25,19 @@ from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import HTTP_STATUS, coded
 from bookit_graphql.scalars import SCALAR_MAP
+from bookit_graphql.bookings.mutations import BookingMutations
+from bookit_graphql.bookings.queries import BookingQueries
+from bookit_graphql.catalog.mutations import CatalogMutations
+from bookit_graphql.catalog.queries import CatalogQueries
+from bookit_graphql.reviews.mutations import ReviewMutations
+from bookit_graphql.reviews.queries import ReviewQueries
 from bookit_graphql.users.mutations import UserMutations
 from bookit_graphql.users.queries import UserQueries
 
-Query = merge_types("Query", (UserQueries,))
-Mutation = merge_types("Mutation", (UserMutations,))
+Query = merge_types("Query", (UserQueries, CatalogQueries, BookingQueries, ReviewQueries))
+Mutation = merge_types(
+    "Mutation", (UserMutations, CatalogMutations, BookingMutations, ReviewMutations)
+)
 
 
 class ContractErrors(SchemaExtension):

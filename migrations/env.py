@@ -14,6 +14,17 @@ load_all()
 config = context.config
 target_metadata = Base.metadata
 
+# Indexes the models cannot describe (an expression with an operator class);
+# the migrations keep them, and autogenerate must not propose to drop them.
+HAND_MADE_INDEXES = {"ix_services_search_trgm"}
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, other: object
+) -> bool:
+    return not (type_ == "index" and name in HAND_MADE_INDEXES)
+
+
 # Several API replicas may start at once; a session lock makes the others wait
 # for the first one's migrations instead of racing it.
 MIGRATION_LOCK = 7_310_001
@@ -31,7 +42,10 @@ def run_migrations() -> None:
         connection.commit()
         try:
             context.configure(
-                connection=connection, target_metadata=target_metadata, compare_type=True
+                connection=connection,
+                target_metadata=target_metadata,
+                compare_type=True,
+                include_object=include_object,
             )
             with context.begin_transaction():
                 context.run_migrations()

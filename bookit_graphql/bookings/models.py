@@ -1,0 +1,73 @@
+"""Bookings of a service's time, never overlapping while active (the database says so)."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+import strawberry
+from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, Index, String, func, text
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bookit_graphql.db import Base
+
+
+@strawberry.enum
+class BookingStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
+    COMPLETED = "COMPLETED"
+
+
+ACTIVE = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.COMPLETED)
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        # An empty range overlaps nothing: without this a zero-length booking
+        # would slip past the exclusion constraint.
+        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        # The rule against double booking: two active bookings of one service
+        # never overlap, whatever races the application has.
+        ExcludeConstraint(
+            (text("service_id"), "="),
+            (text("tstzrange(starts_at, ends_at, '[)')"), "&&"),
+            where=text("status <> 'CANCELLED'"),
+            using="gist",
+            name="ex_bookings_no_overlap",
+        ),
+        Index("ix_bookings_user_id_starts_at", "user_id", "starts_at"),
+        Index("ix_bookings_service_id_starts_at", "service_id", "starts_at"),
+        Index("ix_bookings_starts_at_id", "starts_at", "id"),
+        # A client's retry key is unique per user.
+        Index(
+            "uq_bookings_user_id_idempotency_key",
+            "user_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    service_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("services.id", ondelete="RESTRICT"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[BookingStatus] = mapped_column(
+        Enum(BookingStatus, name="booking_status"),
+        default=BookingStatus.PENDING,
+        server_default=BookingStatus.PENDING.value,
+    )
+    # `request_hash` tells a retry of the same input from a reuse of the key.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

@@ -1,0 +1,43 @@
+"""The catalogue: services that people book."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, DateTime, Numeric, String, Text, func, true
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bookit_graphql.db import Base
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("duration_minutes BETWEEN 5 AND 1440", name="duration_range"),
+        CheckConstraint("review_count >= 0 AND rating_total >= 0", name="review_stats"),
+    )
+    __mapper_args__ = {"eager_defaults": True}
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    duration_minutes: Mapped[int]
+    is_active: Mapped[bool] = mapped_column(default=True, server_default=true(), index=True)
+    # Kept by a trigger on reviews (migration 0002), so listing and ordering by
+    # rating needs no aggregate.
+    review_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    rating_total: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    @property
+    def average_rating(self) -> float | None:
+        if not self.review_count:
+            return None
+        return round(self.rating_total / self.review_count, 2)

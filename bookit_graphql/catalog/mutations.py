@@ -1,0 +1,10 @@
+"""Mutations of catalog."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.type
+class CatalogMutations:
+    pass

@@ -1,0 +1,10 @@
+"""Mutations of reviews."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.type
+class ReviewMutations:
+    pass
