@@ -21,16 +21,16 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from bookit_graphql.config import Settings
-from bookit_graphql.context import Context
-from bookit_graphql.errors import HTTP_STATUS, coded
-from bookit_graphql.scalars import SCALAR_MAP
 from bookit_graphql.bookings.mutations import BookingMutations
 from bookit_graphql.bookings.queries import BookingQueries
 from bookit_graphql.catalog.mutations import CatalogMutations
 from bookit_graphql.catalog.queries import CatalogQueries
+from bookit_graphql.config import Settings
+from bookit_graphql.context import Context
+from bookit_graphql.errors import HTTP_STATUS, coded
 from bookit_graphql.reviews.mutations import ReviewMutations
 from bookit_graphql.reviews.queries import ReviewQueries
+from bookit_graphql.scalars import SCALAR_MAP
 from bookit_graphql.users.mutations import UserMutations
 from bookit_graphql.users.queries import UserQueries
 
