@@ -1,0 +1,169 @@
+"""The rules of reviews: who writes, edits, deletes and sees them, and what they hold."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
+from strawberry.types.unset import UNSET, UnsetType
+
+from bookit_graphql.bookings.models import Booking, BookingStatus
+from bookit_graphql.errors import AlreadyExists, BadUserInput, Forbidden, InvalidState, NotFound
+from bookit_graphql.pagination import Page, counter, keyset_page
+from bookit_graphql.permissions import Role
+from bookit_graphql.reviews.models import MAX_COMMENT, Review
+from bookit_graphql.scalars import parse_id
+from bookit_graphql.users.models import User
+
+
+def check_rating(rating: int) -> int:
+    if not 1 <= rating <= 5:
+        raise BadUserInput("The rating is a whole number from 1 to 5.", field="rating")
+    return rating
+
+
+def clean_comment(comment: str | None) -> str | None:
+    """The comment as stored: stripped, and None when nothing is left."""
+    if comment is None:
+        return None
+    comment = comment.strip()
+    if len(comment) > MAX_COMMENT:
+        raise BadUserInput(f"The comment has at most {MAX_COMMENT:,} characters.", field="comment")
+    if "\x00" in comment:  # PostgreSQL text cannot hold it: refuse it rather than fail
+        raise BadUserInput("The comment contains a NUL character.", field="comment")
+    return comment or None
+
+
+async def create_review(
+    session: AsyncSession,
+    *,
+    actor: User,
+    booking_id: uuid.UUID | None,
+    rating: int,
+    comment: str | None,
+) -> Review:
+    """The actor reviews their own completed booking, once.
+
+    Another user's booking is NOT_FOUND to a user and FORBIDDEN to an admin,
+    who may know that it exists.
+    """
+    rating = check_rating(rating)
+    comment = clean_comment(comment)
+    # FOR SHARE: the booking cannot leave COMPLETED until this review commits,
+    # while concurrent reviewers of it still reach the unique constraint.
+    booking = (
+        await session.get(Booking, booking_id, with_for_update={"read": True})
+        if booking_id
+        else None
+    )
+    if booking is None or (booking.user_id != actor.id and actor.role != Role.ADMIN):
+        raise NotFound("No such booking.")
+    if booking.user_id != actor.id:
+        raise Forbidden("Only the booking's owner reviews it.")
+    if booking.status != BookingStatus.COMPLETED:
+        raise InvalidState("Only a completed booking can be reviewed.")
+    # The unique constraint decides between racing writers: the loser's insert
+    # waits for the winner's commit, then inserts nothing.
+    inserted = insert(Review).values(
+        booking_id=booking.id,
+        service_id=booking.service_id,
+        user_id=actor.id,
+        rating=rating,
+        comment=comment,
+    )
+    review: Review | None = await session.scalar(
+        inserted.on_conflict_do_nothing(constraint="uq_reviews_booking_id").returning(Review)
+    )
+    if review is None:
+        raise AlreadyExists("This booking already has a review.", field="bookingId")
+    return review
+
+
+async def update_review(
+    session: AsyncSession,
+    *,
+    actor: User,
+    review_id: uuid.UUID | None,
+    rating: int | None = None,
+    comment: str | UnsetType | None = UNSET,
+) -> Review:
+    """The author changes the rating or the comment.
+
+    `rating` None leaves it; `comment` UNSET leaves it, None clears it. Another
+    user's review is NOT_FOUND to a user and FORBIDDEN to an admin: admins
+    delete reviews, only authors edit them.
+    """
+    review = await _locked_review(session, review_id=review_id, actor=actor)
+    if review.user_id != actor.id:
+        raise Forbidden("Only the author edits a review.")
+    if rating is not None:
+        review.rating = check_rating(rating)
+    if not isinstance(comment, UnsetType):
+        review.comment = clean_comment(comment)
+    await session.flush()
+    return review
+
+
+async def delete_review(session: AsyncSession, *, actor: User, review_id: uuid.UUID | None) -> None:
+    """The author or an admin deletes a review."""
+    review = await _locked_review(session, review_id=review_id, actor=actor)
+    await session.delete(review)
+    await session.flush()
+
+
+async def _locked_review(
+    session: AsyncSession, *, review_id: uuid.UUID | None, actor: User
+) -> Review:
+    """The review, locked, if the actor may know it: theirs, or any for an admin."""
+    review = await session.get(Review, review_id, with_for_update=True) if review_id else None
+    if review is None or (review.user_id != actor.id and actor.role != Role.ADMIN):
+        raise NotFound("No such review.")
+    return review
+
+
+def reviews_query(*, actor: User, service_id: str | None, user_id: str | None) -> Select[Any]:
+    """The reviews that the actor may list: all for an admin, their own for a user.
+
+    Filters take ids as the client sent them: one that names nothing matches
+    nothing. A user's `user_id` filter is ignored: they only ever see their own.
+    """
+    query = select(Review)
+    if actor.role != Role.ADMIN:
+        query = query.where(Review.user_id == actor.id)
+    elif user_id is not None:
+        query = query.where(_is(Review.user_id, user_id))
+    if service_id is not None:
+        query = query.where(_is(Review.service_id, service_id))
+    return query
+
+
+def _is(column: InstrumentedAttribute[uuid.UUID], given: str) -> ColumnElement[bool]:
+    parsed = parse_id(given)
+    return column == parsed if parsed else false()
+
+
+async def list_reviews(
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    actor: User,
+    service_id: str | None = None,
+    user_id: str | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[Review]:
+    """Reviews the actor may see, newest first."""
+    query = reviews_query(actor=actor, service_id=service_id, user_id=user_id)
+    async with session_factory() as session:
+        return await keyset_page(
+            session,
+            query,
+            keys=[Review.created_at, Review.id],
+            descending=True,
+            first=first,
+            after=after,
+            count=counter(session_factory, query),
+        )
