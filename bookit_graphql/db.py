@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,6 +22,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 ROOT = Path(__file__).resolve().parent.parent
+
+T = TypeVar("T")
+
+# deadlock_detected, serialization_failure: PostgreSQL aborted the transaction
+# only to break a cycle or a conflict; the same work may well succeed if run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,6 +65,31 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def in_transaction(
+    session_factory: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    attempts: int = 3,
+) -> T:
+    """`work` in a transaction of its own, run again (at most `attempts` times in all)
+    when PostgreSQL aborts it as a deadlock victim or a serialization failure.
+
+    `work` must do nothing but database writes: it may run more than once.
+    """
+    attempt = 1
+    while True:
+        try:
+            async with session_factory.begin() as session:
+                return await work(session)
+        except DBAPIError as error:
+            sqlstate = getattr(error.orig, "sqlstate", None)
+            if sqlstate not in RETRYABLE_SQLSTATES or attempt >= attempts:
+                raise
+        # jitter, so that the transactions that collided do not collide again
+        await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+        attempt += 1
 
 
 def alembic_config(url: str) -> Config:
