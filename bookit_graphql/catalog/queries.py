@@ -1,10 +1,78 @@
-"""Query fields of catalog."""
+"""Query fields of the catalogue: `services`, `service`, and a service's free slots."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
+from strawberry.types import Info
+
+from bookit_graphql.catalog import models
+from bookit_graphql.catalog import service as catalog
+from bookit_graphql.catalog.loaders import AvailableSlotsLoader
+from bookit_graphql.catalog.types import (
+    Service,
+    ServiceConnection,
+    ServiceFilter,
+    ServiceOrder,
+    ServiceOrderField,
+    SortDirection,
+    TimeSlot,
+)
+from bookit_graphql.context import Context
+from bookit_graphql.scalars import parse_id
 
 
 @strawberry.type
 class CatalogQueries:
-    pass
+    @strawberry.field(
+        description="Services, oldest first unless `orderBy` says otherwise (the id breaks "
+        "ties). Only admins see inactive ones."
+    )
+    async def services(
+        self,
+        info: Info[Context, None],
+        filter: ServiceFilter | None = None,
+        order_by: ServiceOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> ServiceConnection:
+        filter = filter or ServiceFilter()
+        order = order_by or ServiceOrder(field=ServiceOrderField.CREATED_AT)
+        page = await catalog.list_services(
+            info.context.session_factory,
+            viewer=info.context.user,
+            q=filter.q,
+            price_min=filter.price_min,
+            price_max=filter.price_max,
+            active=filter.active,
+            sort=order.field.value,
+            descending=order.direction == SortDirection.DESC,
+            first=first,
+            after=after,
+        )
+        return ServiceConnection.of(page, Service.from_row)
+
+    @strawberry.field(
+        description="A service by id; NOT_FOUND if unknown or, for non-admins, inactive."
+    )
+    async def service(self, info: Info[Context, None], id: strawberry.ID) -> Service | None:
+        async with info.context.session_factory() as session:
+            row = await catalog.get_service(
+                session, service_id=parse_id(id), viewer=info.context.user
+            )
+        return Service.from_row(row)
+
+
+async def available_slots(
+    info: Info[Context, None],
+    row: models.Service,
+    *,
+    start: datetime,
+    end: datetime,
+    step_minutes: int,
+) -> list[TimeSlot]:
+    """Service.availableSlots: batched, so a page of services costs one statement."""
+    query = catalog.slot_query(row, start=start, end=end, step_minutes=step_minutes)
+    slots = await info.context.loader(AvailableSlotsLoader).load(query)
+    return [TimeSlot(starts_at=starts_at, ends_at=ends_at) for starts_at, ends_at in slots]

@@ -15,7 +15,7 @@ from bookit_graphql.context import Context
 from bookit_graphql.pagination import Connection
 
 if TYPE_CHECKING:
-    from bookit_graphql.reviews.types import ReviewConnection
+    from bookit_graphql.reviews.types import Review
 
 
 @strawberry.type
@@ -59,7 +59,7 @@ class Service:
     @strawberry.field(description="Reviews of this service, newest first.")
     async def reviews(
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Annotated[ReviewConnection, strawberry.lazy("bookit_graphql.reviews.types")]:
+    ) -> Connection[Annotated[Review, strawberry.lazy("bookit_graphql.reviews.types")]]:
         from bookit_graphql.reviews.queries import service_reviews
 
         return await service_reviews(info, self.row, first=first, after=after)

@@ -1,0 +1,248 @@
+"""The catalogue's rules: who sees which services, their free time, the admin's changes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
+
+import psycopg.errors
+from sqlalchemy import ColumnElement, Numeric, Select, String, cast, func, literal_column, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.types.unset import UNSET, UnsetType
+
+from bookit_graphql.catalog.loaders import SlotQuery
+from bookit_graphql.catalog.models import Service
+from bookit_graphql.errors import BadUserInput, NotFound
+from bookit_graphql.pagination import Page, counter, keyset_page
+from bookit_graphql.permissions import Role
+from bookit_graphql.users.models import User
+
+T = TypeVar("T")
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 5000
+MIN_MINUTES, MAX_MINUTES = 5, 1440  # a service's duration, and the step of the slot grid
+MAX_WINDOW = timedelta(days=31)
+
+# Spelled exactly as the expression of the trigram index ix_services_search_trgm
+# (migration 0002); the planner only uses the index for an identical expression.
+SEARCH_TEXT = Service.title + literal_column("' '", String) + Service.description
+
+# The average rating, with services without reviews ranked as 0.
+RATING = func.coalesce(
+    cast(Service.rating_total, Numeric) / func.nullif(Service.review_count, 0), 0
+)
+
+SORT_KEYS: dict[str, ColumnElement[Any]] = {
+    "title": Service.title.expression,
+    "price": Service.price.expression,
+    "created_at": Service.created_at.expression,
+    "rating": RATING,
+}
+
+Deletion = Literal["deleted", "deactivated"]
+# What PostgreSQL says when a DELETE would orphan a row that refers to it
+# (bookings.service_id is ON DELETE RESTRICT: 23001; NO ACTION would be 23503).
+REFERENCED = (psycopg.errors.RestrictViolation, psycopg.errors.ForeignKeyViolation)
+
+
+def is_admin(user: User | None) -> bool:
+    return user is not None and user.role == Role.ADMIN
+
+
+def services_query(
+    *,
+    viewer: User | None,
+    q: str | None = None,
+    price_min: Decimal | None = None,
+    price_max: Decimal | None = None,
+    active: bool | None = None,
+) -> Select[Any]:
+    query = select(Service)
+    if not is_admin(viewer):
+        active = True  # only admins may see (or ask for) inactive services
+    if active is not None:
+        query = query.where(Service.is_active == active)
+    if q and q.strip():
+        pattern = f"%{_escape_like(q.strip())}%"
+        query = query.where(SEARCH_TEXT.ilike(pattern, escape="\\"))
+    if price_min is not None:
+        query = query.where(Service.price >= price_min)
+    if price_max is not None:
+        query = query.where(Service.price <= price_max)
+    return query
+
+
+async def list_services(
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    viewer: User | None,
+    q: str | None = None,
+    price_min: Decimal | None = None,
+    price_max: Decimal | None = None,
+    active: bool | None = None,
+    sort: str = "created_at",
+    descending: bool = False,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[Service]:
+    """Services filtered and sorted by `sort` (a key of SORT_KEYS), the id breaking ties."""
+    query = services_query(
+        viewer=viewer, q=q, price_min=price_min, price_max=price_max, active=active
+    )
+    async with session_factory() as session:
+        return await keyset_page(
+            session,
+            query,
+            keys=[SORT_KEYS[sort], Service.id],
+            descending=descending,
+            first=first,
+            after=after,
+            count=counter(session_factory, query),
+        )
+
+
+async def get_service(
+    session: AsyncSession, *, service_id: uuid.UUID | None, viewer: User | None
+) -> Service:
+    """The service, if the viewer may know it: inactive ones are admins' only."""
+    service = await session.get(Service, service_id) if service_id else None
+    if service is None or not (service.is_active or is_admin(viewer)):
+        raise NotFound("No such service.")
+    return service
+
+
+def slot_query(service: Service, *, start: datetime, end: datetime, step_minutes: int) -> SlotQuery:
+    """The checked key under which AvailableSlotsLoader finds the service's free slots."""
+    if end <= start:
+        raise BadUserInput("`to` must be after `from`.", field="to")
+    if end - start > MAX_WINDOW:
+        raise BadUserInput("The window is at most 31 days.", field="to")
+    if not MIN_MINUTES <= step_minutes <= MAX_MINUTES:
+        raise BadUserInput(
+            f"`stepMinutes` is between {MIN_MINUTES} and {MAX_MINUTES}.", field="stepMinutes"
+        )
+    return SlotQuery(
+        service_id=service.id,
+        duration_minutes=service.duration_minutes,
+        start=start,
+        end=end,
+        step_minutes=step_minutes,
+    )
+
+
+async def create_service(
+    session: AsyncSession,
+    *,
+    title: str,
+    price: Decimal,
+    duration_minutes: int,
+    description: str = "",
+    is_active: bool = True,
+) -> Service:
+    service = Service(
+        title=_check_title(title),
+        description=_check_description(description),
+        price=price,
+        duration_minutes=_check_duration(duration_minutes),
+        is_active=is_active,
+    )
+    session.add(service)
+    await session.flush()
+    return service
+
+
+async def update_service(
+    session: AsyncSession,
+    *,
+    service_id: uuid.UUID | None,
+    title: str | UnsetType | None = UNSET,
+    description: str | UnsetType | None = UNSET,
+    price: Decimal | UnsetType | None = UNSET,
+    duration_minutes: int | UnsetType | None = UNSET,
+    is_active: bool | UnsetType | None = UNSET,
+) -> Service:
+    """Change the given fields (UNSET leaves one as it is; None is refused: none is nullable)."""
+    service = await session.get(Service, service_id, with_for_update=True) if service_id else None
+    if service is None:
+        raise NotFound("No such service.")
+    if not isinstance(title, UnsetType):
+        service.title = _check_title(_not_null(title, "title"))
+    if not isinstance(description, UnsetType):
+        service.description = _check_description(_not_null(description, "description"))
+    if not isinstance(price, UnsetType):
+        service.price = _not_null(price, "price")
+    if not isinstance(duration_minutes, UnsetType):
+        service.duration_minutes = _check_duration(_not_null(duration_minutes, "durationMinutes"))
+    if not isinstance(is_active, UnsetType):
+        service.is_active = _not_null(is_active, "isActive")
+    await session.flush()
+    return service
+
+
+async def delete_service(session: AsyncSession, *, service_id: uuid.UUID | None) -> Deletion:
+    """Delete a service that nothing refers to; deactivate one with bookings instead.
+
+    The row lock makes a concurrent booking wait for this transaction (its
+    foreign-key check needs a share lock on the service row); a booking that
+    got in first makes the DELETE fail on the foreign key, and the savepoint
+    lets the transaction carry on to deactivate. Asking the database rather
+    than counting bookings first also keeps any other history that refers to
+    the service.
+    """
+    locked = None
+    if service_id is not None:
+        locked = await session.scalar(
+            select(Service.id).where(Service.id == service_id).with_for_update()
+        )
+    if locked is None:
+        raise NotFound("No such service.")
+    try:
+        async with session.begin_nested():
+            await session.execute(sql_delete(Service).where(Service.id == locked))
+    except IntegrityError as error:
+        if not isinstance(error.orig, REFERENCED):
+            raise
+        await session.execute(
+            sql_update(Service).where(Service.id == locked).values(is_active=False)
+        )
+        return "deactivated"
+    return "deleted"
+
+
+def _not_null(value: T | None, field: str) -> T:
+    if value is None:
+        raise BadUserInput(f"`{field}` cannot be null.", field=field)
+    return value
+
+
+def _check_title(title: str) -> str:
+    title = title.strip()
+    if not 1 <= len(title) <= MAX_TITLE:
+        raise BadUserInput(f"A title is 1 to {MAX_TITLE} characters.", field="title")
+    return title
+
+
+def _check_description(description: str) -> str:
+    if len(description) > MAX_DESCRIPTION:
+        raise BadUserInput(
+            f"A description is at most {MAX_DESCRIPTION} characters.", field="description"
+        )
+    return description
+
+
+def _check_duration(minutes: int) -> int:
+    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        raise BadUserInput(
+            f"A duration is {MIN_MINUTES} to {MAX_MINUTES} minutes.", field="durationMinutes"
+        )
+    return minutes
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
