@@ -161,3 +161,27 @@ def wait_until_healthy(
             pass
         time.sleep(0.1)
     raise RuntimeError("bookit serve did not become healthy in time")
+
+
+class StatementCounter:
+    """Counts the SQL statements that the app's engine sends."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.count += 1
+        self.statements.append(statement)
+
+
+@pytest.fixture
+def statements(app: Any) -> Iterator[StatementCounter]:
+    """Counts the statements of the app's engine during a test (reset it before a request)."""
+    from sqlalchemy import event
+
+    counter = StatementCounter()
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)
