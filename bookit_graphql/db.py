@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase
 ROOT = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # deadlock_detected, serialization_failure: PostgreSQL aborted the transaction
 # only to break a cycle or a conflict; the same work may well succeed if run again.
@@ -87,6 +89,7 @@ async def in_transaction(
             sqlstate = getattr(error.orig, "sqlstate", None)
             if sqlstate not in RETRYABLE_SQLSTATES or attempt >= attempts:
                 raise
+            log.warning("transaction retried after SQLSTATE %s (attempt %d)", sqlstate, attempt)
         # jitter, so that the transactions that collided do not collide again
         await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
         attempt += 1

@@ -1,0 +1,221 @@
+"""`bookings` and `booking`: who sees what, the filters, the pages, and what a page costs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from tests.bookings.conftest import MakeService
+from tests.bookings.support import BOOKING, BOOKINGS, SET_BOOKING_STATUS, at, booked, only_error
+from tests.helpers import codes, gql, register
+
+
+async def ids_of(
+    client: httpx.AsyncClient, token: str, filter: dict[str, Any] | None = None
+) -> list[str]:
+    body = await gql(client, BOOKINGS, {"filter": filter}, token=token)
+    assert "errors" not in body, body
+    return [edge["node"]["id"] for edge in body["data"]["bookings"]["edges"]]
+
+
+async def test_a_user_sees_their_own_bookings_and_an_admin_sees_all(
+    client: httpx.AsyncClient,
+    alice: dict[str, Any],
+    bob: dict[str, Any],
+    admin: dict[str, Any],
+    service_id: str,
+) -> None:
+    # given two bookings of Alice's and one of Bob's
+    late = await booked(client, alice["accessToken"], service_id, at(5))
+    early = await booked(client, alice["accessToken"], service_id, at(1))
+    theirs = await booked(client, bob["accessToken"], service_id, at(3))
+
+    # then each user sees theirs, by start time, and the admin everyone's
+    assert await ids_of(client, alice["accessToken"]) == [early["id"], late["id"]]
+    assert await ids_of(client, bob["accessToken"]) == [theirs["id"]]
+    assert await ids_of(client, admin["accessToken"]) == [early["id"], theirs["id"], late["id"]]
+    body = await gql(client, BOOKINGS, token=alice["accessToken"])
+    assert body["data"]["bookings"]["totalCount"] == 2
+
+
+async def test_bookings_needs_authentication(client: httpx.AsyncClient) -> None:
+    assert codes(await gql(client, BOOKINGS)) == ["UNAUTHENTICATED"]
+
+
+async def test_filters_by_status_service_and_user(
+    client: httpx.AsyncClient,
+    alice: dict[str, Any],
+    bob: dict[str, Any],
+    admin: dict[str, Any],
+    make_service: MakeService,
+) -> None:
+    # given Alice's two bookings of two services, one cancelled, and one of Bob's
+    cut, nails = await make_service(), await make_service(title="Nails")
+    kept = await booked(client, alice["accessToken"], cut, at(1))
+    dropped = await booked(client, alice["accessToken"], nails, at(1))
+    await gql(
+        client,
+        SET_BOOKING_STATUS,
+        {"id": dropped["id"], "status": "CANCELLED"},
+        token=alice["accessToken"],
+    )
+    theirs = await booked(client, bob["accessToken"], cut, at(3))
+    token = alice["accessToken"]
+
+    assert await ids_of(client, token, {"status": "PENDING"}) == [kept["id"]]
+    assert await ids_of(client, token, {"status": "CANCELLED"}) == [dropped["id"]]
+    assert await ids_of(client, token, {"serviceId": nails}) == [dropped["id"]]
+    # a user may name themselves
+    assert sorted(await ids_of(client, token, {"userId": alice["user"]["id"]})) == sorted(
+        [kept["id"], dropped["id"]]
+    )
+    # an admin filters by user, and by service across users
+    admin_token = admin["accessToken"]
+    assert await ids_of(client, admin_token, {"userId": bob["user"]["id"]}) == [theirs["id"]]
+    assert sorted(await ids_of(client, admin_token, {"serviceId": cut})) == sorted(
+        [kept["id"], theirs["id"]]
+    )
+
+
+async def test_a_user_may_not_ask_for_another_users_bookings(
+    client: httpx.AsyncClient, alice: dict[str, Any], bob: dict[str, Any], service_id: str
+) -> None:
+    await booked(client, bob["accessToken"], service_id, at(1))
+    for other in (bob["user"]["id"], "not-a-uuid"):
+        body = await gql(
+            client, BOOKINGS, {"filter": {"userId": other}}, token=alice["accessToken"]
+        )
+        assert codes(body) == ["FORBIDDEN"], other
+
+
+async def test_malformed_or_unknown_ids_in_filters_match_nothing(
+    client: httpx.AsyncClient, alice: dict[str, Any], admin: dict[str, Any], service_id: str
+) -> None:
+    await booked(client, alice["accessToken"], service_id, at(1))
+    for unknown in ("not-a-uuid", "", "8d5e4d4e-0000-4000-8000-000000000000"):
+        assert await ids_of(client, alice["accessToken"], {"serviceId": unknown}) == []
+        assert await ids_of(client, admin["accessToken"], {"serviceId": unknown}) == []
+        assert await ids_of(client, admin["accessToken"], {"userId": unknown}) == []
+
+
+async def test_from_and_to_keep_bookings_that_overlap_the_window(
+    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str
+) -> None:
+    # given bookings 1-2, 3-4 and 5-6
+    one, two, three = [
+        (await booked(client, alice["accessToken"], service_id, at(h)))["id"] for h in (1, 3, 5)
+    ]
+    token = alice["accessToken"]
+
+    # a window overlapping part of a booking keeps it; touching its end does not
+    assert await ids_of(client, token, {"from": at(1.5), "to": at(3.5)}) == [one, two]
+    assert await ids_of(client, token, {"from": at(2), "to": at(3)}) == []
+    assert await ids_of(client, token, {"from": at(4, offset_hours=9)}) == [three]
+    assert await ids_of(client, token, {"to": at(3.01)}) == [one, two]
+
+
+async def test_a_window_that_ends_before_it_starts_is_bad_user_input(
+    client: httpx.AsyncClient, alice: dict[str, Any]
+) -> None:
+    body = await gql(
+        client,
+        BOOKINGS,
+        {"filter": {"from": at(5), "to": at(1)}},
+        token=alice["accessToken"],
+    )
+    assert codes(body) == ["BAD_USER_INPUT"]
+    assert only_error(body)["extensions"]["field"] == "to"
+
+
+async def test_pages_through_every_booking_once_by_start_time(
+    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str
+) -> None:
+    made = [(await booked(client, alice["accessToken"], service_id, at(h)))["id"] for h in range(7)]
+    seen: list[str] = []
+    after = None
+    while True:
+        body = await gql(client, BOOKINGS, {"first": 3, "after": after}, token=alice["accessToken"])
+        page = body["data"]["bookings"]
+        assert page["totalCount"] == 7
+        seen += [edge["node"]["id"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+        assert after == page["edges"][-1]["cursor"]
+    assert seen == made
+
+
+async def test_page_size_and_cursor_are_checked(
+    client: httpx.AsyncClient, alice: dict[str, Any]
+) -> None:
+    too_many = await gql(client, BOOKINGS, {"first": 101}, token=alice["accessToken"])
+    assert only_error(too_many)["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
+    bad_cursor = await gql(client, BOOKINGS, {"after": "garbage"}, token=alice["accessToken"])
+    assert only_error(bad_cursor)["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
+
+
+async def test_booking_shows_the_owner_and_admins_and_hides_it_from_others(
+    client: httpx.AsyncClient,
+    alice: dict[str, Any],
+    bob: dict[str, Any],
+    admin: dict[str, Any],
+    service_id: str,
+) -> None:
+    mine = await booked(client, alice["accessToken"], service_id, at(1))
+
+    for token in (alice["accessToken"], admin["accessToken"]):
+        body = await gql(client, BOOKING, {"id": mine["id"]}, token=token)
+        assert body["data"]["booking"] == mine
+
+    # to another user it does not exist, like an unknown or malformed id
+    for booking_id, token in (
+        (mine["id"], bob["accessToken"]),
+        ("8d5e4d4e-0000-4000-8000-000000000000", alice["accessToken"]),
+        ("not-a-uuid", admin["accessToken"]),
+    ):
+        body = await gql(client, BOOKING, {"id": booking_id}, token=token)
+        assert codes(body) == ["NOT_FOUND"], booking_id
+        assert body["data"] == {"booking": None}
+    assert codes(await gql(client, BOOKING, {"id": mine["id"]})) == ["UNAUTHENTICATED"]
+
+
+@pytest.fixture
+def statements(app: Any) -> Iterator[list[str]]:
+    """The SQL statements that the API runs while the test does."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_page_of_50_with_service_user_and_review_costs_six_statements(
+    client: httpx.AsyncClient,
+    admin: dict[str, Any],
+    make_service: MakeService,
+    statements: list[str],
+) -> None:
+    # given 60 bookings of 10 users on 5 services
+    services = [await make_service(title=f"S{n}") for n in range(5)]
+    users = [await register(client, f"u{n}@example.com") for n in range(10)]
+    for n in range(60):
+        await booked(client, users[n % 10]["accessToken"], services[n % 5], at(n))
+
+    # when an admin reads a page of 50 with every nested field
+    statements.clear()
+    body = await gql(client, BOOKINGS, {"first": 50}, token=admin["accessToken"])
+
+    # then: who is asking, the page, the count, services, users, reviews
+    page = body["data"]["bookings"]
+    assert len(page["edges"]) == 50
+    assert page["totalCount"] == 60
+    assert len({edge["node"]["user"]["id"] for edge in page["edges"]}) == 10
+    assert len(statements) == 6, statements
