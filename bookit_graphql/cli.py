@@ -1,4 +1,4 @@
-"""The `bookit` command: serve, migrate, create-admin, export-schema."""
+"""The `bookit` command: serve, migrate, create-admin, demo-data, export-schema."""
 
 from __future__ import annotations
 
@@ -85,6 +85,42 @@ def create_admin(settings: Settings, args: argparse.Namespace) -> None:
     print(f"admin {user.email} ({user.id}) is ready")  # noqa: T201
 
 
+def demo_data(settings: Settings, args: argparse.Namespace) -> None:
+    from bookit_graphql import demo
+
+    if settings.production:
+        # Demo accounts share passwords that are printed on the terminal.
+        sys.exit("bookit: demo data is not for production (BOOKIT_ENV=production)")
+    with database(settings) as url:
+        migrate(url)
+        try:
+            result = asyncio.run(
+                demo.load(
+                    url,
+                    bcrypt_rounds=settings.bcrypt_rounds,
+                    seed=args.seed,
+                    scale=args.scale,
+                    force=args.force,
+                )
+            )
+        except demo.DemoDataError as error:
+            sys.exit(f"bookit: {error}")
+    graphiql = f"http://{settings.host}:{settings.port}/graphql"
+    print(demo.summary(result, graphiql=graphiql))  # noqa: T201
+
+
+def _scale(value: str) -> float:
+    from bookit_graphql.demo import MAX_SCALE
+
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = -1
+    if not 0 < scale <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"a number above 0 and at most {MAX_SCALE:g}")
+    return scale
+
+
 def export_schema(settings: Settings, args: argparse.Namespace) -> None:
     from bookit_graphql.schema import schema
 
@@ -106,6 +142,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="asked for when not given")
     p.add_argument("--full-name", default="Administrator")
     p.set_defaults(run=create_admin)
+    p = commands.add_parser(
+        "demo-data",
+        help="fill the database with a deterministic demo data set and print its logins",
+    )
+    p.add_argument("--seed", type=int, default=1, help="same seed, same rows (default 1)")
+    p.add_argument("--scale", type=_scale, default=1.0, help="1 is 1,000 users and 20,000 bookings")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="if the database holds data, delete ALL of it first (empties every BookIt table)",
+    )
+    p.set_defaults(run=demo_data)
     p = commands.add_parser("export-schema", help="write the GraphQL SDL")
     p.add_argument("--output", default="schema.graphql")
     p.set_defaults(run=export_schema)
