@@ -13,6 +13,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import QueryableAttribute
 from strawberry.types.unset import UNSET, UnsetType
 
 from bookit_graphql.catalog.loaders import SlotQuery
@@ -38,10 +39,10 @@ RATING = func.coalesce(
     cast(Service.rating_total, Numeric) / func.nullif(Service.review_count, 0), 0
 )
 
-SORT_KEYS: dict[str, ColumnElement[Any]] = {
-    "title": Service.title.expression,
-    "price": Service.price.expression,
-    "created_at": Service.created_at.expression,
+SORT_KEYS: dict[str, ColumnElement[Any] | QueryableAttribute[Any]] = {
+    "title": Service.title,
+    "price": Service.price,
+    "created_at": Service.created_at,
     "rating": RATING,
 }
 

@@ -143,7 +143,7 @@ async def test_update_changes_only_the_given_fields(client: httpx.AsyncClient, a
         "isActive": False,
         "updatedAt": updated["updatedAt"],
     }
-    assert updated["updatedAt"] > made["updatedAt"]
+    assert datetime.fromisoformat(updated["updatedAt"]) > datetime.fromisoformat(made["updatedAt"])
     # and an empty input changes nothing
     same = await gql(client, UPDATE_SERVICE, {"id": made["id"], "input": {}}, token=admin)
     assert same["data"]["updateService"] == updated
