@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings.models import Booking, BookingStatus
@@ -122,26 +122,3 @@ async def reviewer(client: httpx.AsyncClient, rows: Rows) -> Reviewer:
     service_id = await rows.service("Deep tissue massage")
     booking_id = await rows.booking(user_id=user_id, service_id=service_id)
     return Reviewer(registered["accessToken"], user_id, booking_id, service_id)
-
-
-class Statements:
-    """The SQL statements that the app's engine sent while it was listening."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.sent.append(statement)
-
-    @property
-    def count(self) -> int:
-        return len(self.sent)
-
-
-@pytest.fixture
-def sql_log(app: Any) -> Iterator[Statements]:
-    engine = app.state.engine.sync_engine
-    log = Statements()
-    event.listen(engine, "before_cursor_execute", log)
-    yield log
-    event.remove(engine, "before_cursor_execute", log)

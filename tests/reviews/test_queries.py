@@ -13,8 +13,9 @@ import pytest
 from bookit_graphql.context import Loader
 from bookit_graphql.pagination import decode_cursor, encode_cursor
 from bookit_graphql.reviews.loaders import ReviewPageKey, ReviewPagesByServiceLoader
+from tests.conftest import StatementCounter
 from tests.helpers import codes, gql, make_admin, register
-from tests.reviews.conftest import Reviewer, Rows, Statements
+from tests.reviews.conftest import Reviewer, Rows
 
 REVIEWS = """
 query Reviews($filter: ReviewFilter, $first: Int, $after: String) {
@@ -196,7 +197,7 @@ async def test_service_reviews_page_size_and_cursor_are_checked(
 
 
 async def test_service_reviews_of_many_services_cost_one_statement(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows, sql_log: Statements
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows, statements: StatementCounter
 ) -> None:
     # given Ann's reviews of 6 services, 3 reviews each, by 3 authors
     others = [await register(client, f"u{n}@example.com") for n in range(2)]
@@ -207,7 +208,8 @@ async def test_service_reviews_of_many_services_cost_one_statement(
             await rows.review(user_id=author, service_id=service_id)
 
     # when Ann lists her 6 reviews, each with 2 reviews of its service and their authors
-    sql_log.sent.clear()
+    statements.count = 0
+    statements.statements.clear()
     body = await gql(client, SERVICES_OF_REVIEWS, {"reviewsFirst": 2}, token=reviewer.token)
     assert "errors" not in body, body
     services = [edge["node"]["service"] for edge in body["data"]["reviews"]["edges"]]
@@ -217,13 +219,13 @@ async def test_service_reviews_of_many_services_cost_one_statement(
 
     # then: authentication 1, the page of reviews 1, its services 1, the 6 pages of
     # their reviews 1, the authors 1; no COUNT for totalCount, no statement per service
-    assert sql_log.count == 5, "\n\n".join(sql_log.sent)
-    assert sum("LATERAL" in sent for sent in sql_log.sent) == 1
-    assert not any("count(" in sent.lower() for sent in sql_log.sent)
+    assert statements.count == 5, "\n\n".join(statements.statements)
+    assert sum("LATERAL" in sent for sent in statements.statements) == 1
+    assert not any("count(" in sent.lower() for sent in statements.statements)
 
 
 async def test_one_batch_of_pages_of_mixed_sizes_and_cursors_is_one_statement(
-    app: Any, reviewer: Reviewer, rows: Rows, sql_log: Statements
+    app: Any, reviewer: Reviewer, rows: Rows, statements: StatementCounter
 ) -> None:
     # given two services with 4 and 2 reviews, 2 of the first at the same instant
     massage = uuid.UUID(reviewer.service_id)
@@ -253,12 +255,13 @@ async def test_one_batch_of_pages_of_mixed_sizes_and_cursors_is_one_statement(
         ReviewPageKey(haircut, limit=0),
         ReviewPageKey(uuid.uuid4(), limit=3),
     ]
-    sql_log.sent.clear()
+    statements.count = 0
+    statements.statements.clear()
     loader = ReviewPagesByServiceLoader(app.state.session_factory)
     pages = await asyncio.gather(*(loader.load(key) for key in keys))
 
     # then one statement answers them all, each page in its key's place
-    assert sql_log.count == 1
+    assert statements.count == 1
     assert [row.id for row in pages[0].rows] == newest_first[:2]
     assert pages[0].has_next_page
     assert [row.id for row in pages[1].rows] == newest_first[2:4]
