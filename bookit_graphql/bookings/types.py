@@ -93,10 +93,17 @@ class UpdateBookingInput:
     status: BookingStatus | None = None
 
 
-@strawberry.input
+@strawberry.input(description="An unknown or malformed id matches nothing.")
 class BookingFilter:
     status: BookingStatus | None = None
-    from_: datetime | None = strawberry.field(default=None, name="from")
-    to: datetime | None = None
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="Bookings that end after this moment."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Bookings that start before this moment (after `from`)."
+    )
     service_id: strawberry.ID | None = None
-    user_id: strawberry.ID | None = strawberry.field(default=None, description="Admins only.")
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Admins only: anyone else may name only themselves (FORBIDDEN otherwise).",
+    )

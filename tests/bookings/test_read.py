@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
 from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bookit_graphql.reviews.models import Review
 from tests.bookings.conftest import MakeService
 from tests.bookings.support import BOOKING, BOOKINGS, SET_BOOKING_STATUS, at, booked, only_error
+from tests.conftest import StatementCounter
 from tests.helpers import codes, gql, register
 
 
@@ -183,25 +184,11 @@ async def test_booking_shows_the_owner_and_admins_and_hides_it_from_others(
     assert codes(await gql(client, BOOKING, {"id": mine["id"]})) == ["UNAUTHENTICATED"]
 
 
-@pytest.fixture
-def statements(app: Any) -> Iterator[list[str]]:
-    """The SQL statements that the API runs while the test does."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
-
-
 async def test_a_page_of_50_with_service_user_and_review_costs_six_statements(
     client: httpx.AsyncClient,
     admin: dict[str, Any],
     make_service: MakeService,
-    statements: list[str],
+    statements: StatementCounter,
 ) -> None:
     # given 60 bookings of 10 users on 5 services
     services = [await make_service(title=f"S{n}") for n in range(5)]
@@ -210,7 +197,8 @@ async def test_a_page_of_50_with_service_user_and_review_costs_six_statements(
         await booked(client, users[n % 10]["accessToken"], services[n % 5], at(n))
 
     # when an admin reads a page of 50 with every nested field
-    statements.clear()
+    statements.count = 0
+    statements.statements.clear()
     body = await gql(client, BOOKINGS, {"first": 50}, token=admin["accessToken"])
 
     # then: who is asking, the page, the count, services, users, reviews
@@ -218,4 +206,31 @@ async def test_a_page_of_50_with_service_user_and_review_costs_six_statements(
     assert len(page["edges"]) == 50
     assert page["totalCount"] == 60
     assert len({edge["node"]["user"]["id"] for edge in page["edges"]}) == 10
-    assert len(statements) == 6, statements
+    assert statements.count == 6, statements.statements
+
+
+async def test_a_reviewed_booking_shows_its_review(
+    client: httpx.AsyncClient,
+    alice: dict[str, Any],
+    service_id: str,
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    # given a booking with a review (written straight to the table: reviews are another domain)
+    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    review = Review(
+        booking_id=uuid.UUID(mine["id"]),
+        service_id=uuid.UUID(service_id),
+        user_id=uuid.UUID(alice["user"]["id"]),
+        rating=5,
+        comment="Lovely",
+    )
+    async with db.begin() as session:
+        session.add(review)
+
+    # then the booking carries it
+    body = await gql(client, BOOKING, {"id": mine["id"]}, token=alice["accessToken"])
+    assert body["data"]["booking"]["review"] == {
+        "id": str(review.id),
+        "rating": 5,
+        "comment": "Lovely",
+    }
