@@ -14,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.config import Settings
 from bookit_graphql.db import (
     create_engine,
     create_session_factory,
     current_revisions,
     head_revisions,
+    libpq_url,
 )
 from bookit_graphql.logs import RequestLog
 from bookit_graphql.schema import build_schema
@@ -28,6 +30,7 @@ from bookit_graphql.view import GraphQLView
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
     engine = create_engine(database_url)
+    hub = EventHub(libpq_url(database_url), queue_size=settings.subscriber_queue_size)
     heads = head_revisions(database_url)
     view = GraphQLView(build_schema(settings), settings)
 
@@ -50,7 +53,9 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
         yield
+        await hub.stop()
         await engine.dispose()
 
     middleware = [Middleware(RequestLog)]
@@ -76,5 +81,6 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.hub = hub
     app.state.session_factory = create_session_factory(engine)
     return app

@@ -40,6 +40,8 @@ class Settings:
     graphiql: bool = True
     introspection: bool = True
     legacy_graphql_ws: bool = False
+    max_subscriptions_per_socket: int = 20
+    subscriber_queue_size: int = 1000
     jwt_issuer: str = "bookit"
     jwt_audience: str = "bookit-api"
 
@@ -76,6 +78,8 @@ class Settings:
                     environ.get("BOOKIT_INTROSPECTION", "false" if production else "true")
                 ),
                 legacy_graphql_ws=_flag(environ.get("BOOKIT_LEGACY_GRAPHQL_WS", "false")),
+                max_subscriptions_per_socket=int(environ.get("BOOKIT_MAX_SUBSCRIPTIONS", "20")),
+                subscriber_queue_size=int(environ.get("BOOKIT_SUBSCRIBER_QUEUE", "1000")),
             )
         except ValueError as error:
             raise ConfigError(f"a numeric setting is not a number: {error}") from error

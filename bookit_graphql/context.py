@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -45,6 +46,8 @@ class Context:
     session_id: uuid.UUID | None = None  # the caller's refresh-token family
     request_id: str = "-"
     log: dict[str, Any] = field(default_factory=dict)  # this request's log record
+    connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload
+    closing: list[Callable[[], None]] = field(default_factory=list)  # run when a socket ends
     _loaders: dict[type[Any], Any] = field(default_factory=dict)
 
     def loader(self, cls: type[L]) -> L:
@@ -53,3 +56,7 @@ class Context:
         if found is None:
             found = self._loaders[cls] = cls(self.session_factory)
         return cast(L, found)
+
+    def clear_loaders(self) -> None:
+        """Forget loaded objects: a subscription reads afresh for each event."""
+        self._loaders.clear()

@@ -52,6 +52,11 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+def libpq_url(url: str) -> str:
+    """The same database URL, spelled for libpq (psycopg's own connections)."""
+    return "postgresql://" + sqlalchemy_url(url).removeprefix("postgresql+psycopg://")
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # pre-ping: a connection killed by the server (restart, pg_terminate_backend)
     # is replaced instead of failing the next request that draws it.

@@ -23,6 +23,7 @@ from strawberry.types import ExecutionContext
 
 from bookit_graphql.bookings.mutations import BookingMutations
 from bookit_graphql.bookings.queries import BookingQueries
+from bookit_graphql.bookings.subscriptions import BookingSubscriptions
 from bookit_graphql.catalog.mutations import CatalogMutations
 from bookit_graphql.catalog.queries import CatalogQueries
 from bookit_graphql.config import Settings
@@ -38,6 +39,7 @@ Query = merge_types("Query", (UserQueries, CatalogQueries, BookingQueries, Revie
 Mutation = merge_types(
     "Mutation", (UserMutations, CatalogMutations, BookingMutations, ReviewMutations)
 )
+Subscription = merge_types("Subscription", (BookingSubscriptions,))
 
 
 class ContractErrors(SchemaExtension):
@@ -117,6 +119,7 @@ def build_schema(settings: Settings | None = None) -> BookItSchema:
     return BookItSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )

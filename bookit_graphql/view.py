@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import orjson
 from cross_web import HTTPException
@@ -12,16 +16,20 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
+from bookit_graphql.bookings.events import EventHub, Watch
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import BookItError, InvalidToken, as_bookit_error
-from bookit_graphql.users import auth
+from bookit_graphql.users import auth, tokens
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+AUTH_CLOSE = 4403  # the contract's close code for a refused, expired or revoked token
 
 
 def error_response(status: int, error: BookItError | str, *, code: str = "") -> Response:
@@ -45,10 +53,20 @@ class GraphQLView(GraphQL[Context, None]):
             subscription_protocols=protocols,
             multipart_uploads_enabled=False,
             allowed_origins=settings.cors_origins,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_socket,
         )
         self.settings = settings
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                context: Context | None = scope.get("state", {}).get("context")
+                for cleanup in context.closing if context else ():
+                    cleanup()
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -75,8 +93,8 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=getattr(request.state, "request_id", "-"),
             log=getattr(request.state, "log", {}),
         )
+        request.state.context = context
         if isinstance(request, Request):
-            request.state.context = context
             if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
                 response.media_type = GRAPHQL_RESPONSE
             header = request.headers.get("authorization")
@@ -84,15 +102,68 @@ class GraphQLView(GraphQL[Context, None]):
                 await self.authenticate(context, header)
         return context
 
-    async def authenticate(self, context: Context, header: str) -> None:
+    async def authenticate(self, context: Context, header: str) -> tokens.Claims:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken()
         async with context.session_factory() as session:
-            context.user, context.session_id = await auth.authenticate(
+            context.user, claims = await auth.authenticate(
                 session, settings=self.settings, access_token=token.strip()
             )
+        context.session_id = claims.session_id
         context.log["user_id"] = str(context.user.id)
+        return claims
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a socket from its connection_init payload, and watch the token.
+
+        A missing or bad token is refused (4403). The socket closes (4403) when the
+        token expires, or when its session is revoked or the user's rights change
+        on any instance (a NOTIFY re-checks it).
+        """
+        params = context.connection_params or {}
+        header = params.get("Authorization", params.get("authorization"))
+        if not isinstance(header, str):
+            raise ConnectionRejectionError({"reason": "an access token is required"})
+        try:
+            claims = await self.authenticate(context, header)
+        except InvalidToken as error:
+            raise ConnectionRejectionError({"reason": str(error)}) from error
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+        assert context.user is not None
+        role = context.user.role
+
+        async def close(reason: str) -> None:
+            with contextlib.suppress(RuntimeError):  # already closed
+                await websocket.close(AUTH_CLOSE, reason)
+
+        async def recheck() -> None:
+            try:
+                await self.authenticate(context, header)
+            except InvalidToken:
+                await close("token revoked")
+                return
+            if context.user is None or context.user.role != role:
+                await close("permissions changed")
+
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(
+            max(0.0, (claims.expires_at - datetime.now(UTC)).total_seconds()),
+            lambda: self._background(close("token expired")),
+        )
+        hub: EventHub | None = getattr(websocket.app.state, "hub", None)
+        watch = Watch(context.user.id, recheck)
+        if hub is not None:
+            hub.watches.add(watch)
+        context.closing.append(expiry.cancel)
+        context.closing.append(lambda: hub.watches.discard(watch) if hub else None)
+        return cast(UnsetType, UNSET)
+
+    def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult

@@ -10,7 +10,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,34 +118,68 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass
+class Server:
+    """A real `bookit serve` process."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def ws(self) -> str:
+        return self.base.replace("http://", "ws://") + "/graphql"
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, then SIGKILL if it does not stop in time; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
 @pytest.fixture
-def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A real `bookit serve` process on the test database; stopped by its pid."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": SECRET,
-        "BCRYPT_ROUNDS": "4",
-        "BOOKIT_PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-    }
-    log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bookit_graphql", "serve"], env=env, stdout=output, stderr=output
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(base, process, log)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def start_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Starts `bookit serve` processes on the test database; stops them by pid."""
+    started: list[Server] = []
+
+    def start(log_name: str | None = None, **extra_env: str) -> Server:
+        port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": SECRET,
+            "BCRYPT_ROUNDS": "4",
+            "BOOKIT_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            **extra_env,
+        }
+        log = tmp_path / (log_name or f"server-{port}.log")
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bookit_graphql", "serve"],
+                env=env,
+                stdout=output,
+                stderr=output,
+            )
+        server = Server(f"http://127.0.0.1:{port}", process, log)
+        started.append(server)
+        wait_until_healthy(server.base, process, log)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(start_server: Callable[..., Server]) -> str:
+    """The base URL of one real `bookit serve` process (its log: tmp_path / "server.log")."""
+    return start_server("server.log").base
 
 
 def wait_until_healthy(

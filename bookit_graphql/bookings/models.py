@@ -5,10 +5,22 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Any
 
 import strawberry
-from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, Index, String, func, text
-from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookit_graphql.db import Base
@@ -70,4 +82,36 @@ class Booking(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+@strawberry.enum
+class BookingEventKind(enum.StrEnum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    CANCELLED = "CANCELLED"
+    DELETED = "DELETED"
+
+
+class BookingEvent(Base):
+    """The log of booking changes, written in the transaction of each change.
+
+    Ids follow commit order (see events.record): a reader that has seen event n
+    has seen every event before it, which is what makes `after` replay exact.
+    """
+
+    __tablename__ = "booking_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    kind: Mapped[BookingEventKind] = mapped_column(
+        Enum(BookingEventKind, name="booking_event_kind")
+    )
+    # No foreign keys: the log outlives deleted bookings.
+    booking_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    service_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # The booking as it stood right after the change (before it, for DELETED).
+    booking: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    occurred_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
     )

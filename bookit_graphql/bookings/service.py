@@ -28,8 +28,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bookit_graphql.bookings import models
-from bookit_graphql.bookings.models import BookingStatus
+from bookit_graphql.bookings import events, models
+from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.errors import BadUserInput, BookingConflict, Forbidden, InvalidState, NotFound
 from bookit_graphql.pagination import Page, counter, keyset_page
@@ -117,6 +117,7 @@ async def create_booking(
             .returning(models.Booking)
         )
         if booking is not None:
+            await events.record(session, booking=booking, kind=BookingEventKind.CREATED)
             return booking
         if idempotency_key is not None:
             # a parallel retry with this key committed first
@@ -250,6 +251,7 @@ async def update_booking(
 
     if (new_status, new_start, new_end) == (booking.status, booking.starts_at, booking.ends_at):
         return booking
+    was = booking.status
     for _ in range(WRITE_ATTEMPTS):
         try:
             # A savepoint: a refusal by the constraint must leave the transaction
@@ -274,6 +276,9 @@ async def update_booking(
             )
             continue
         assert updated is not None  # locked above, so still there
+        cancelled = new_status == BookingStatus.CANCELLED and was != BookingStatus.CANCELLED
+        kind = BookingEventKind.CANCELLED if cancelled else BookingEventKind.UPDATED
+        await events.record(session, booking=updated, kind=kind)
         return updated
     raise BookingConflict()
 
@@ -286,6 +291,7 @@ async def delete_booking(
     if actor.role != Role.ADMIN and booking.starts_at <= _now():
         raise InvalidState("The booking has started: it can no longer be deleted.")
     await session.execute(delete(models.Booking).where(models.Booking.id == booking.id))
+    await events.record(session, booking=booking, kind=BookingEventKind.DELETED)
 
 
 async def _find(

@@ -17,6 +17,7 @@ from bookit_graphql.users.models import AuthSession, User
 from bookit_graphql.users.passwords import check_length, hash_password, verify_password
 
 WRONG_CREDENTIALS = "Wrong email or password."
+RIGHTS_CHANGED = "bookit_rights_changed"  # NOTIFY channel: a user's sessions or role changed
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -114,11 +115,14 @@ async def rotate(session: AsyncSession, *, settings: Settings, refresh_token: st
 
 
 async def revoke_session(session: AsyncSession, *, session_id: uuid.UUID) -> None:
-    await session.execute(
+    user_id = await session.scalar(
         update(AuthSession)
         .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=func.now())
+        .returning(AuthSession.user_id)
     )
+    if user_id is not None:
+        await notify_rights_changed(session, user_id=user_id)
 
 
 async def revoke_all_sessions(
@@ -130,6 +134,12 @@ async def revoke_all_sessions(
     if keep is not None:
         query = query.where(AuthSession.id != keep)
     await session.execute(query.values(revoked_at=func.now()))
+    await notify_rights_changed(session, user_id=user_id)
+
+
+async def notify_rights_changed(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    """Tell every instance, on commit, to re-check this user's open WebSockets."""
+    await session.execute(select(func.pg_notify(RIGHTS_CHANGED, str(user_id))))
 
 
 async def logout(
@@ -150,8 +160,8 @@ async def logout(
 
 async def authenticate(
     session: AsyncSession, *, settings: Settings, access_token: str
-) -> tuple[User, uuid.UUID]:
-    """The active user and session behind a live access token, or InvalidToken."""
+) -> tuple[User, tokens.Claims]:
+    """The active user behind a live access token, and its claims; or InvalidToken."""
     claims = tokens.decode(settings, access_token, kind="access")
     user = await session.scalar(
         select(User)
@@ -165,7 +175,7 @@ async def authenticate(
     )
     if user is None:
         raise InvalidToken()
-    return user, claims.session_id
+    return user, claims
 
 
 def _tokens(settings: Settings, user: User, session_id: uuid.UUID, refresh: str) -> Tokens:

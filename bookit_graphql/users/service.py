@@ -12,7 +12,12 @@ from bookit_graphql.config import Settings
 from bookit_graphql.errors import AlreadyExists, BadUserInput, InvalidState, NotFound
 from bookit_graphql.pagination import Page, counter, keyset_page
 from bookit_graphql.permissions import Role
-from bookit_graphql.users.auth import check_full_name, normalize_email, revoke_all_sessions
+from bookit_graphql.users.auth import (
+    check_full_name,
+    normalize_email,
+    notify_rights_changed,
+    revoke_all_sessions,
+)
 from bookit_graphql.users.models import User
 from bookit_graphql.users.passwords import check_length, hash_password, verify_password
 
@@ -108,8 +113,9 @@ async def update_user(
         raise InvalidState("Admins cannot demote or deactivate themselves.")
     if full_name is not None:
         user.full_name = check_full_name(full_name)
-    if role is not None:
+    if role is not None and role != user.role:
         user.role = role
+        await notify_rights_changed(session, user_id=user.id)
     if is_active is not None:
         user.is_active = is_active
         if not is_active:

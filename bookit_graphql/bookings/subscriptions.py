@@ -1,0 +1,146 @@
+"""`bookingChanged`: booking events after a cursor from the log, then live ones."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+from sqlalchemy import text
+from starlette.websockets import WebSocket
+from strawberry.types import Info
+
+from bookit_graphql.bookings.events import EVENT_COLUMNS, PAGE, Event, EventHub, Filter
+from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
+from bookit_graphql.bookings.types import Booking
+from bookit_graphql.context import Context
+from bookit_graphql.errors import NotFound, ServiceUnavailable
+from bookit_graphql.pagination import decode_cursor, encode_cursor
+from bookit_graphql.permissions import Role, authenticated
+from bookit_graphql.scalars import parse_id
+
+# Close code for a subscriber that could not keep up (RFC 6455 "try again later").
+TOO_SLOW = 1013
+
+
+@strawberry.type
+class BookingChange:
+    cursor: str = strawberry.field(description="Pass it as `after` to resume after this event.")
+    kind: BookingEventKind
+    occurred_at: datetime
+    booking: Booking = strawberry.field(
+        description="The booking as it stood right after the change (for DELETED, before it)."
+    )
+
+    @classmethod
+    def from_event(cls, event: Event) -> BookingChange:
+        shot = event.booking
+        return cls(
+            cursor=encode_cursor([event.id]),
+            kind=event.kind,
+            occurred_at=event.occurred_at,
+            booking=Booking(
+                id=strawberry.ID(shot["id"]),
+                starts_at=datetime.fromisoformat(shot["starts_at"]),
+                ends_at=datetime.fromisoformat(shot["ends_at"]),
+                status=BookingStatus(shot["status"]),
+                created_at=datetime.fromisoformat(shot["created_at"]),
+                updated_at=datetime.fromisoformat(shot["updated_at"]),
+                service_id=uuid.UUID(shot["service_id"]),
+                user_id=uuid.UUID(shot["user_id"]),
+            ),
+        )
+
+
+def _optional_id(value: strawberry.ID | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    parsed = parse_id(value)
+    if parsed is None:
+        raise NotFound("No such service or booking.")
+    return parsed
+
+
+@strawberry.type
+class BookingSubscriptions:
+    @strawberry.subscription(
+        extensions=authenticated(),
+        description="Changes of bookings (the caller's own; all for an admin), narrowed by "
+        "service or booking. With `after` (an event's cursor), the events after it come first "
+        "from the log, in order, then live ones: none lost, none twice.",
+    )
+    async def booking_changed(
+        self,
+        info: Info[Context, None],
+        service_id: strawberry.ID | None = None,
+        booking_id: strawberry.ID | None = None,
+        after: str | None = None,
+    ) -> AsyncGenerator[BookingChange, None]:
+        context = info.context
+        viewer = context.user
+        assert viewer is not None  # guaranteed by @authenticated
+        hub: EventHub | None = getattr(context.request.app.state, "hub", None)
+        if hub is None or not hub.connected:
+            raise ServiceUnavailable()
+        service, booking = _optional_id(service_id), _optional_id(booking_id)
+        last = decode_cursor(after, [int])[0] if after is not None else None
+        owner = None if viewer.role == Role.ADMIN else viewer.id
+
+        def accepts(event: Event) -> bool:
+            return (
+                (owner is None or event.user_id == owner)
+                and (service is None or event.service_id == service)
+                and (booking is None or event.booking_id == booking)
+            )
+
+        # Subscribe before reading the log: whatever commits from now on reaches
+        # the queue, whatever committed before is in the log; ids weed out twins.
+        subscriber = hub.subscribe(accepts)
+        try:
+            if last is not None:
+                async for event in _replay(context, after=last, accepts=accepts):
+                    last = event.id
+                    context.clear_loaders()
+                    yield BookingChange.from_event(event)
+            while True:
+                queued = await subscriber.queue.get()
+                if queued is None:  # the hub cut us off: we fell too far behind
+                    await _disconnect_slow(context, last)
+                    return
+                if last is not None and queued.id <= last:
+                    continue
+                last = queued.id
+                context.clear_loaders()  # a new event: fresh reads of service, user, review
+                yield BookingChange.from_event(queued)
+        finally:
+            hub.unsubscribe(subscriber)
+
+
+async def _replay(context: Context, *, after: int, accepts: Filter) -> AsyncGenerator[Event, None]:
+    """Logged events after `after`, in order, in pages."""
+    while True:
+        async with context.session_factory() as session:
+            rows = (
+                await session.execute(
+                    text(
+                        f"SELECT {EVENT_COLUMNS} FROM booking_events "
+                        "WHERE id > :after ORDER BY id LIMIT :page"
+                    ),
+                    {"after": after, "page": PAGE},
+                )
+            ).all()
+        for row in rows:
+            event = Event.from_row(row)
+            after = event.id
+            if accepts(event):
+                yield event
+        if len(rows) < PAGE:
+            return
+
+
+async def _disconnect_slow(context: Context, last: int | None) -> None:
+    websocket = context.request
+    if isinstance(websocket, WebSocket):
+        resume = f" after {encode_cursor([last])}" if last is not None else ""
+        await websocket.close(TOO_SLOW, f"subscriber too slow: resubscribe{resume}")

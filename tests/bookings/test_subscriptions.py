@@ -1,0 +1,355 @@
+"""bookingChanged over real WebSockets against real server processes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import psycopg
+import pytest
+
+from bookit_graphql.bookings.events import LISTENER, EventHub
+from bookit_graphql.db import libpq_url
+from tests.bookings.conftest import MakeService
+from tests.bookings.support import (
+    DELETE_BOOKING,
+    RESCHEDULE_BOOKING,
+    SET_BOOKING_STATUS,
+    at,
+    booked,
+)
+from tests.bookings.wsclient import Socket
+from tests.conftest import SECRET, Server
+from tests.helpers import gql, make_admin, register
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
+
+
+@pytest.fixture
+def two_servers(start_server: Callable[..., Server]) -> tuple[Server, Server]:
+    return start_server(), start_server()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[Callable[[Server], httpx.AsyncClient]]:
+    clients: dict[str, httpx.AsyncClient] = {}
+
+    def client(server: Server) -> httpx.AsyncClient:
+        if server.base not in clients:
+            clients[server.base] = httpx.AsyncClient(base_url=server.base, timeout=30)
+        return clients[server.base]
+
+    yield client
+    for opened in clients.values():
+        await opened.aclose()
+
+
+async def test_changes_made_on_one_instance_reach_a_subscriber_on_another(
+    two_servers: tuple[Server, Server],
+    http: Callable[[Server], httpx.AsyncClient],
+    make_service: MakeService,
+) -> None:
+    # given Ann subscribed on server A
+    a, b = two_servers
+    ann = await register(http(a), "ann@example.com")
+    service = await make_service(title="Massage")
+    socket = await Socket.connect(a.ws, ann["accessToken"])
+    await socket.subscribe()
+    await asyncio.sleep(0.2)  # the subscription is registered before the first change
+
+    # when she books, moves, cancels and deletes through server B
+    client, token = http(b), ann["accessToken"]
+    created = await booked(client, token, service, at(1))
+    await gql(client, RESCHEDULE_BOOKING, {"id": created["id"], "startsAt": at(3)}, token=token)
+    await gql(client, SET_BOOKING_STATUS, {"id": created["id"], "status": "CANCELLED"}, token=token)
+    await gql(client, DELETE_BOOKING, {"id": created["id"]}, token=token)
+
+    # then server A delivers the four events, in order, each with the booking as it stood
+    changes = await socket.changes(4)
+    assert [c["kind"] for c in changes] == ["CREATED", "UPDATED", "CANCELLED", "DELETED"]
+    assert {c["booking"]["id"] for c in changes} == {created["id"]}
+    assert changes[0]["booking"]["startsAt"] == created["startsAt"]
+    assert changes[1]["booking"]["startsAt"] == at(3).replace("+00:00", "+00:00")
+    assert changes[2]["booking"]["status"] == "CANCELLED"
+    assert changes[3]["booking"]["status"] == "CANCELLED"  # as it stood before the deletion
+    assert changes[0]["booking"]["service"] == {"id": service, "title": "Massage"}
+    assert changes[0]["booking"]["user"]["email"] == "ann@example.com"
+    assert changes[0]["occurredAt"].endswith("+00:00")
+    cursors = [c["cursor"] for c in changes]
+    assert len(set(cursors)) == 4
+    await socket.close()
+
+
+async def test_users_see_their_own_admins_all_and_filters_narrow(
+    start_server: Callable[..., Server],
+    http: Callable[[Server], httpx.AsyncClient],
+    make_service: MakeService,
+    database_url: str,
+) -> None:
+    server = start_server()
+    client = http(server)
+    ann = await register(client, "ann@example.com")
+    bob = await register(client, "bob@example.com")
+    admin = await make_admin(client, database_url, "admin@example.com")
+    first, second = await make_service(title="One"), await make_service(title="Two")
+
+    ann_socket = await Socket.connect(server.ws, ann["accessToken"])
+    await ann_socket.subscribe()
+    admin_socket = await Socket.connect(server.ws, admin["accessToken"])
+    await admin_socket.subscribe(id="all")
+    await admin_socket.subscribe(id="second", serviceId=second)
+    await asyncio.sleep(0.2)
+
+    bobs = await booked(client, bob["accessToken"], first, at(1))
+    anns = await booked(client, ann["accessToken"], second, at(1))
+
+    assert (await ann_socket.next_change())["booking"]["id"] == anns["id"]
+    assert await ann_socket.nothing_within(0.5)  # never Bob's booking
+
+    seen: dict[str, list[str]] = {"all": [], "second": []}
+    for _ in range(3):
+        message = await admin_socket.receive()
+        seen[message["id"]].append(message["payload"]["data"]["bookingChanged"]["booking"]["id"])
+    assert seen == {"all": [bobs["id"], anns["id"]], "second": [anns["id"]]}
+
+    # a booking filter narrows to that booking
+    only = await Socket.connect(server.ws, admin["accessToken"])
+    await only.subscribe(bookingId=bobs["id"])
+    await asyncio.sleep(0.2)
+    await gql(
+        client,
+        SET_BOOKING_STATUS,
+        {"id": anns["id"], "status": "CANCELLED"},
+        token=ann["accessToken"],
+    )
+    await gql(
+        client,
+        SET_BOOKING_STATUS,
+        {"id": bobs["id"], "status": "CANCELLED"},
+        token=bob["accessToken"],
+    )
+    change = await only.next_change()
+    assert change["booking"]["id"] == bobs["id"]
+    assert change["kind"] == "CANCELLED"
+    for socket in (ann_socket, admin_socket, only):
+        await socket.close()
+
+
+async def test_a_missing_or_bad_token_is_refused_with_4403(
+    start_server: Callable[..., Server],
+) -> None:
+    server = start_server()
+    for token in (None, "not-a-token"):
+        socket = await Socket.open(server.ws, token)
+        code, _ = await socket.closed()
+        assert code == 4403
+
+
+async def test_the_socket_closes_when_the_token_expires(
+    start_server: Callable[..., Server], http: Callable[[Server], httpx.AsyncClient]
+) -> None:
+    server = start_server()
+    ann = await register(http(server), "ann@example.com")
+    claims = jwt.decode(ann["accessToken"], SECRET, algorithms=["HS256"], audience="bookit-api")
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    short_lived = jwt.encode({**claims, "exp": soon}, SECRET, algorithm="HS256")
+
+    socket = await Socket.connect(server.ws, short_lived)
+    await socket.subscribe()
+    code, reason = await socket.closed(wait=10)
+    assert code == 4403
+    assert "expired" in reason
+
+
+async def test_the_socket_closes_on_logout_made_on_another_instance(
+    two_servers: tuple[Server, Server], http: Callable[[Server], httpx.AsyncClient]
+) -> None:
+    a, b = two_servers
+    ann = await register(http(a), "ann@example.com")
+    socket = await Socket.connect(a.ws, ann["accessToken"])
+    await socket.subscribe()
+    await gql(http(b), "mutation { logout }", token=ann["accessToken"])
+    code, reason = await socket.closed()
+    assert code == 4403
+    assert "revoked" in reason
+
+
+async def test_the_socket_closes_when_an_admin_deactivates_the_user(
+    start_server: Callable[..., Server],
+    http: Callable[[Server], httpx.AsyncClient],
+    database_url: str,
+) -> None:
+    server = start_server()
+    client = http(server)
+    ann = await register(client, "ann@example.com")
+    admin = await make_admin(client, database_url, "admin@example.com")
+    socket = await Socket.connect(server.ws, ann["accessToken"])
+    await gql(
+        client,
+        "mutation($id: ID!) { updateUser(id: $id, input: {isActive: false}) { id } }",
+        {"id": ann["user"]["id"]},
+        token=admin["accessToken"],
+    )
+    code, _ = await socket.closed()
+    assert code == 4403
+
+
+async def test_reconnecting_with_after_replays_what_was_missed_then_goes_live(
+    start_server: Callable[..., Server],
+    http: Callable[[Server], httpx.AsyncClient],
+    make_service: MakeService,
+) -> None:
+    server = start_server()
+    client = http(server)
+    ann = await register(client, "ann@example.com")
+    token = ann["accessToken"]
+    service = await make_service()
+
+    socket = await Socket.connect(server.ws, token)
+    await socket.subscribe()
+    await asyncio.sleep(0.2)
+    first = await booked(client, token, service, at(1))
+    seen = await socket.next_change()
+    await socket.close()
+
+    # while away, three more changes
+    missed = [await booked(client, token, service, at(hours)) for hours in (2, 3, 4)]
+
+    again = await Socket.connect(server.ws, token)
+    await again.subscribe(after=seen["cursor"])
+    replayed = await again.changes(3)
+    assert [c["booking"]["id"] for c in replayed] == [m["id"] for m in missed]
+    live = await booked(client, token, service, at(5))
+    assert (await again.next_change())["booking"]["id"] == live["id"]
+    assert await again.nothing_within(0.5)  # nothing twice
+    assert first["id"] not in {c["booking"]["id"] for c in replayed}
+    await again.close()
+
+
+async def test_concurrent_writers_never_make_a_subscriber_skip_an_event(
+    two_servers: tuple[Server, Server],
+    http: Callable[[Server], httpx.AsyncClient],
+    make_service: MakeService,
+    database_url: str,
+) -> None:
+    a, b = two_servers
+    admin = await make_admin(http(a), database_url, "admin@example.com")
+    users = [await register(http(a), f"u{n}@example.com") for n in range(20)]
+    services = [await make_service(title=f"S{n}") for n in range(20)]
+    socket = await Socket.connect(a.ws, admin["accessToken"])
+    await socket.subscribe()
+    await asyncio.sleep(0.2)
+
+    async def book_many(user: dict[str, Any], service: str) -> list[str]:
+        return [
+            (await booked(http(b if n % 2 else a), user["accessToken"], service, at(n)))["id"]
+            for n in range(1, 4)
+        ]
+
+    results = await asyncio.gather(*(book_many(u, s) for u, s in zip(users, services, strict=True)))
+    made = {booking for result in results for booking in result}
+    changes = await socket.changes(len(made))
+    assert {c["booking"]["id"] for c in changes} == made
+    ids = [await _event_id(database_url, c["booking"]["id"]) for c in changes]
+    assert ids == sorted(ids)  # in log order, which is commit order
+    assert await socket.nothing_within(0.5)
+    await socket.close()
+
+
+async def test_the_listener_reconnects_and_catches_up_after_being_killed(
+    two_servers: tuple[Server, Server],
+    http: Callable[[Server], httpx.AsyncClient],
+    make_service: MakeService,
+    database_url: str,
+) -> None:
+    a, b = two_servers
+    ann = await register(http(a), "ann@example.com")
+    service = await make_service()
+    socket = await Socket.connect(a.ws, ann["accessToken"])
+    await socket.subscribe()
+    await asyncio.sleep(0.2)
+
+    async def burst() -> list[str]:
+        made = []
+        for n in range(30):
+            booking = await booked(http(b), ann["accessToken"], service, at(n + 1))
+            made.append(booking["id"])
+        return made
+
+    async def kill_listeners() -> int:
+        killed = 0
+        for _ in range(3):
+            await asyncio.sleep(0.15)
+            killed += _terminate_listeners(database_url)
+        return killed
+
+    made, killed = await asyncio.gather(burst(), kill_listeners())
+    assert killed >= 1
+    changes = await socket.changes(30, wait=20)
+    assert [c["booking"]["id"] for c in changes] == made  # all, once, in order
+    assert await socket.nothing_within(0.5)
+    await socket.close()
+
+
+async def test_sigterm_closes_sockets_with_going_away(
+    start_server: Callable[..., Server], http: Callable[[Server], httpx.AsyncClient]
+) -> None:
+    server = start_server()
+    ann = await register(http(server), "ann@example.com")
+    socket = await Socket.connect(server.ws, ann["accessToken"])
+    await socket.subscribe()
+    await asyncio.sleep(0.2)
+    server.process.terminate()
+    code, _ = await socket.closed()
+    assert code in (1001, 1012)
+    assert await asyncio.to_thread(server.process.wait, 15) == 0
+
+
+async def test_a_subscriber_that_falls_behind_is_cut_off() -> None:
+    hub = EventHub("postgresql://unused", queue_size=3)
+    subscriber = hub.subscribe(lambda event: True)
+    other = hub.subscribe(lambda event: event.id % 2 == 0)
+    from bookit_graphql.bookings.events import Event
+    from bookit_graphql.bookings.models import BookingEventKind
+
+    for n in range(1, 6):
+        hub._dispatch(
+            Event(
+                n,
+                BookingEventKind.CREATED,
+                uuid.uuid4(),
+                uuid.uuid4(),
+                uuid.uuid4(),
+                {},
+                datetime.now(UTC),
+            )
+        )
+    assert subscriber.overflowed
+    assert subscriber.queue.get_nowait() is None  # told to go, its backlog dropped
+    assert subscriber not in hub.subscribers
+    assert not other.overflowed
+    assert [other.queue.get_nowait().id for _ in range(2)] == [2, 4]
+
+
+async def _event_id(database_url: str, booking_id: str) -> int:
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        row = connection.execute(
+            "SELECT min(id) FROM booking_events WHERE booking_id = %s", (booking_id,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _terminate_listeners(database_url: str) -> int:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = %s AND datname = current_database()",
+            (LISTENER,),
+        ).fetchall()
+    return len(rows)
