@@ -52,6 +52,12 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, its wildcards taken literally."""
+    escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def libpq_url(url: str) -> str:
     """The same database URL, spelled for libpq (psycopg's own connections)."""
     return "postgresql://" + sqlalchemy_url(url).removeprefix("postgresql+psycopg://")

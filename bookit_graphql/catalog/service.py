@@ -18,6 +18,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from bookit_graphql.catalog.loaders import SlotQuery
 from bookit_graphql.catalog.models import Service
+from bookit_graphql.db import contains_pattern
 from bookit_graphql.errors import BadUserInput, NotFound
 from bookit_graphql.pagination import Page, counter, keyset_page
 from bookit_graphql.permissions import Role
@@ -70,7 +71,7 @@ def services_query(
     if active is not None:
         query = query.where(Service.is_active == active)
     if q and q.strip():
-        pattern = f"%{_escape_like(q.strip())}%"
+        pattern = contains_pattern(q)
         query = query.where(SEARCH_TEXT.ilike(pattern, escape="\\"))
     if price_min is not None:
         query = query.where(Service.price >= price_min)
@@ -243,7 +244,3 @@ def _check_duration(minutes: int) -> int:
             f"A duration is {MIN_MINUTES} to {MAX_MINUTES} minutes.", field="durationMinutes"
         )
     return minutes
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

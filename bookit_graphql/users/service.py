@@ -9,6 +9,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.config import Settings
+from bookit_graphql.db import contains_pattern
 from bookit_graphql.errors import AlreadyExists, BadUserInput, InvalidState, NotFound
 from bookit_graphql.pagination import Page, counter, keyset_page
 from bookit_graphql.permissions import Role
@@ -63,7 +64,7 @@ async def update_me(
 def users_query(*, q: str | None, role: Role | None, is_active: bool | None) -> Select[Any]:
     query = select(User)
     if q:
-        pattern = f"%{_escape_like(q.strip())}%"
+        pattern = contains_pattern(q)
         query = query.where(
             or_(User.email.ilike(pattern, escape="\\"), User.full_name.ilike(pattern, escape="\\"))
         )
@@ -122,7 +123,3 @@ async def update_user(
             await revoke_all_sessions(session, user_id=user.id)
     await session.flush()
     return user
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
