@@ -200,5 +200,7 @@ class GraphQLView(GraphQL[Context, None]):
         response.background = sub_response.background
         return response
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # A str, not bytes: Strawberry sends bytes over WebSocket as binary
+        # frames, which graphql-ws clients (and browsers) cannot read.
+        return orjson.dumps(data).decode()
