@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from dotenv import load_dotenv
 
@@ -22,6 +24,33 @@ def _flag(value: str) -> bool:
 
 def _list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+class Rate(NamedTuple):
+    """At most `attempts` in any `seconds`-long window."""
+
+    attempts: int
+    seconds: int
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smh]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+# failed logins, registrations and refreshes per account; and each per client address
+ACCOUNT_RATE = Rate(10, 15 * 60)
+ADDRESS_RATE = Rate(30, 60)
+
+
+def _rate(environ: dict[str, str], name: str, default: Rate) -> Rate:
+    """A rate written as `10/15m`, `30/1m`, `5/1h` or `30/60` (seconds)."""
+    value = environ.get(name)
+    if value is None:
+        return default
+    match = _RATE.match(value)
+    if match is None or int(match[1]) < 1 or int(match[2] or "1") < 1:
+        raise ConfigError(f"{name} must look like 10/15m (attempts per period), not {value!r}")
+    return Rate(int(match[1]), int(match[2] or "1") * _UNIT[match[3]])
 
 
 @dataclass(frozen=True)
@@ -44,6 +73,21 @@ class Settings:
     subscriber_queue_size: int = 1000
     jwt_issuer: str = "bookit"
     jwt_audience: str = "bookit-api"
+    field_suggestions: bool = True  # "Did you mean ...?" in error messages
+    # Query limits (bookit_graphql/limits.py); SECURITY.md says why these numbers.
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_directives: int = 4
+    max_fields: int = 100
+    max_tokens: int = 2000
+    max_cost: int = 10_000
+    max_body_bytes: int = 100_000
+    # Rate limits (bookit_graphql/ratelimit.py): per account, and per address for each
+    rate_limit: bool = True
+    rate_limit_login: Rate = ACCOUNT_RATE  # failed logins per email
+    rate_limit_register: Rate = ACCOUNT_RATE  # registrations per email
+    rate_limit_refresh: Rate = ACCOUNT_RATE  # refreshes per session
+    rate_limit_address: Rate = ADDRESS_RATE  # each of the three, per client address
 
     @property
     def production(self) -> bool:
@@ -59,6 +103,7 @@ class Settings:
         if env not in {"development", "production"}:
             raise ConfigError("BOOKIT_ENV must be 'development' or 'production'")
         production = env == "production"
+        development_only = "false" if production else "true"
         data_dir = Path(environ.get("BOOKIT_DATA_DIR", ".bookit")).expanduser()
         try:
             settings = cls(
@@ -73,13 +118,24 @@ class Settings:
                 host=environ.get("BOOKIT_HOST", "127.0.0.1"),
                 port=int(environ.get("BOOKIT_PORT", "8000")),
                 cors_origins=_list(environ.get("BOOKIT_CORS_ORIGINS", "")),
-                graphiql=_flag(environ.get("BOOKIT_GRAPHIQL", "false" if production else "true")),
-                introspection=_flag(
-                    environ.get("BOOKIT_INTROSPECTION", "false" if production else "true")
-                ),
+                graphiql=_flag(environ.get("BOOKIT_GRAPHIQL", development_only)),
+                introspection=_flag(environ.get("BOOKIT_INTROSPECTION", development_only)),
+                field_suggestions=_flag(environ.get("BOOKIT_FIELD_SUGGESTIONS", development_only)),
                 legacy_graphql_ws=_flag(environ.get("BOOKIT_LEGACY_GRAPHQL_WS", "false")),
                 max_subscriptions_per_socket=int(environ.get("BOOKIT_MAX_SUBSCRIPTIONS", "20")),
                 subscriber_queue_size=int(environ.get("BOOKIT_SUBSCRIBER_QUEUE", "1000")),
+                max_depth=int(environ.get("BOOKIT_MAX_DEPTH", "12")),
+                max_aliases=int(environ.get("BOOKIT_MAX_ALIASES", "30")),
+                max_directives=int(environ.get("BOOKIT_MAX_DIRECTIVES", "4")),
+                max_fields=int(environ.get("BOOKIT_MAX_FIELDS", "100")),
+                max_tokens=int(environ.get("BOOKIT_MAX_TOKENS", "2000")),
+                max_cost=int(environ.get("BOOKIT_MAX_COST", "10000")),
+                max_body_bytes=int(environ.get("BOOKIT_MAX_BODY_BYTES", "100000")),
+                rate_limit=_flag(environ.get("BOOKIT_RATE_LIMIT", "on")),
+                rate_limit_login=_rate(environ, "BOOKIT_RATE_LIMIT_LOGIN", ACCOUNT_RATE),
+                rate_limit_register=_rate(environ, "BOOKIT_RATE_LIMIT_REGISTER", ACCOUNT_RATE),
+                rate_limit_refresh=_rate(environ, "BOOKIT_RATE_LIMIT_REFRESH", ACCOUNT_RATE),
+                rate_limit_address=_rate(environ, "BOOKIT_RATE_LIMIT_ADDRESS", ADDRESS_RATE),
             )
         except ValueError as error:
             raise ConfigError(f"a numeric setting is not a number: {error}") from error
@@ -87,6 +143,17 @@ class Settings:
             raise ConfigError("BCRYPT_ROUNDS must be between 4 and 31")
         if settings.access_token_expire_minutes <= 0 or settings.refresh_token_expire_days <= 0:
             raise ConfigError("ACCESS_TOKEN_EXPIRE and REFRESH_TOKEN_EXPIRE must be positive")
+        limits = (
+            settings.max_depth,
+            settings.max_aliases,
+            settings.max_directives,
+            settings.max_fields,
+            settings.max_tokens,
+            settings.max_cost,
+            settings.max_body_bytes,
+        )
+        if min(limits) < 1:
+            raise ConfigError("the BOOKIT_MAX_* limits must be positive")
         return settings
 
     def with_secret_key(self) -> Settings:

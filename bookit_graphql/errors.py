@@ -6,21 +6,25 @@
     ├── Forbidden                    FORBIDDEN
     ├── NotFound                     NOT_FOUND
     ├── BadUserInput                 BAD_USER_INPUT (extensions.field)
+    │   └── UnsupportedMediaType     BAD_USER_INPUT, and HTTP 415 (a POST that is not JSON)
     ├── BookingConflict              BOOKING_CONFLICT (extensions.conflictingRange)
     ├── InvalidState                 INVALID_STATE
     ├── AlreadyExists                ALREADY_EXISTS
-    ├── RateLimited                  RATE_LIMITED (HTTP 429, Retry-After)
-    ├── QueryTooComplex              QUERY_TOO_COMPLEX
+    ├── RateLimited                  RATE_LIMITED (extensions.retryAfter; HTTP 429, Retry-After)
+    ├── QueryTooComplex              QUERY_TOO_COMPLEX (extensions.limit)
+    │   └── RequestTooLarge          QUERY_TOO_COMPLEX, and HTTP 413 (the body is too big)
     └── ServiceUnavailable           SERVICE_UNAVAILABLE (HTTP 503)
 
 Anything else that escapes a resolver is masked as INTERNAL_SERVER_ERROR and
 logged with the request id; a lost database connection becomes
-SERVICE_UNAVAILABLE.
+SERVICE_UNAVAILABLE. A document over the parser's limits (tokens, length,
+nesting) is QUERY_TOO_COMPLEX, any other syntax error GRAPHQL_PARSE_FAILED.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, ClassVar
 
 import psycopg
@@ -67,6 +71,11 @@ class BadUserInput(BookItError):
         super().__init__(message, **extensions)
 
 
+class UnsupportedMediaType(BadUserInput):
+    def __init__(self) -> None:
+        super().__init__("A POST to /graphql must be JSON: send Content-Type: application/json.")
+
+
 class BookingConflict(BookItError):
     code = "BOOKING_CONFLICT"
     message = "The time overlaps another booking of this service."
@@ -87,6 +96,12 @@ class RateLimited(BookItError):
 
 class QueryTooComplex(BookItError):
     code = "QUERY_TOO_COMPLEX"
+    message = "The query is over the server's limits."
+
+
+class RequestTooLarge(QueryTooComplex):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"The request body is larger than {max_bytes} bytes.", limit="bodySize")
 
 
 class ServiceUnavailable(BookItError):
@@ -95,6 +110,11 @@ class ServiceUnavailable(BookItError):
 
 
 HTTP_STATUS = {"SERVICE_UNAVAILABLE": 503, "RATE_LIMITED": 429}
+
+# graphql-core's parser ends the errors of its limits (tokens, comments, source
+# length, nesting) so: the document is too big, not malformed.
+_PARSER_LIMIT = "Parsing aborted."
+_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 _DATABASE_DOWN = (
     psycopg.OperationalError,
@@ -113,14 +133,32 @@ def as_bookit_error(error: BaseException | None) -> BookItError | None:
         return ServiceUnavailable()
     if isinstance(error, _DATABASE_DOWN):
         return ServiceUnavailable()
+    if isinstance(error, UnicodeEncodeError) or _is_nul_refused(error):
+        # Text that a client sent and no column can hold: an unpaired surrogate
+        # (a JSON escape such as "\ud800" decodes to one; UTF-8 cannot encode it)
+        # or a NUL character (PostgreSQL text refuses it).
+        return BadUserInput("Text cannot contain NUL characters or unpaired surrogates.")
     return None
 
 
-def coded(error: GraphQLError, *, phase: str, request_id: str = "-") -> GraphQLError:
+def _is_nul_refused(error: BaseException) -> bool:
+    """psycopg refusing a str with a NUL in it (before sending, so no SQLSTATE)."""
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        error = error.orig
+    return isinstance(error, psycopg.DataError) and "NUL (0x00)" in str(error)
+
+
+def coded(
+    error: GraphQLError, *, phase: str, request_id: str = "-", suggestions: bool = True
+) -> GraphQLError:
     """`error` with the contract's `extensions.code`, masked if it is unexpected.
 
-    `phase` is where it arose: "parse", "validate" or "execute".
+    `phase` is where it arose: "parse", "validate" or "execute". Without
+    `suggestions`, graphql-core's "Did you mean ...?" hints (which spell out
+    the schema's names) are cut from validation and variable errors.
     """
+    if not suggestions and "Did you mean" in error.message:
+        error = _with(error, _SUGGESTION.sub("", error.message), dict(error.extensions or {}))
     extensions = dict(error.extensions or {})
     if "code" in extensions:  # set by a permission or an earlier pass
         return error
@@ -130,6 +168,12 @@ def coded(error: GraphQLError, *, phase: str, request_id: str = "-") -> GraphQLE
             log.warning("database unavailable [request %s]: %s", request_id, error.original_error)
         return _with(error, str(known), {**known.extensions, "code": known.code})
     if phase == "parse" or isinstance(error, GraphQLSyntaxError):
+        if error.message.endswith(_PARSER_LIMIT):
+            limit = "depth" if "nested too deeply" in error.message else "tokens"
+            if "Source contains" in error.message:
+                limit = "bodySize"
+            known = QueryTooComplex(error.message, limit=limit)
+            return _with(error, error.message, {**known.extensions, "code": known.code})
         return _with(error, error.message, {"code": "GRAPHQL_PARSE_FAILED"})
     if phase == "validate":
         # a scalar that refuses a literal (a DateTime with no offset) is bad input

@@ -10,13 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
-from strawberry.extensions import (
-    AddValidationRules,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -29,6 +23,7 @@ from bookit_graphql.catalog.queries import CatalogQueries
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import HTTP_STATUS, coded
+from bookit_graphql.limits import Limits, QueryLimits
 from bookit_graphql.reviews.mutations import ReviewMutations
 from bookit_graphql.reviews.queries import ReviewQueries
 from bookit_graphql.scalars import SCALAR_MAP
@@ -67,20 +62,24 @@ class ContractErrors(SchemaExtension):
         if result is None or not result.errors:
             return
         result.errors = [
-            coded(error, phase=self.failed_in, request_id=context.request_id)
+            coded(
+                error,
+                phase=self.failed_in,
+                request_id=context.request_id,
+                suggestions=context.settings.field_suggestions,
+            )
             for error in result.errors
         ]
-        codes = [str((error.extensions or {}).get("code")) for error in result.errors]
+        extensions = [error.extensions or {} for error in result.errors]
+        codes = [str(extension.get("code")) for extension in extensions]
         context.log["errors"] = codes
         if isinstance(context.response, Response):
             for code in codes:
                 if code in HTTP_STATUS:
                     context.response.status_code = HTTP_STATUS[code]
-                if code == "RATE_LIMITED":
-                    retry = next(e for e in result.errors if e.extensions)
-                    context.response.headers["Retry-After"] = str(
-                        (retry.extensions or {}).get("retryAfter", 60)
-                    )
+            waits = [e.get("retryAfter", 60) for e in extensions if e.get("code") == "RATE_LIMITED"]
+            if waits:
+                context.response.headers["Retry-After"] = str(max(waits))
 
 
 class CachedParser(ParserCache):
@@ -108,11 +107,11 @@ class BookItSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> BookItSchema:
     settings = settings or Settings()
+    limits = Limits.from_settings(settings)
     extensions: list[Any] = [
         ContractErrors,
         CachedParser,
-        ValidationCache,
-        lambda: QueryDepthLimiter(max_depth=12),
+        lambda: QueryLimits(limits),  # instead of ValidationCache: the limits come first
     ]
     if not settings.introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

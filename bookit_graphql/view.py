@@ -4,45 +4,89 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from bookit_graphql.bookings.events import EventHub, Watch
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
-from bookit_graphql.errors import BookItError, InvalidToken, as_bookit_error
+from bookit_graphql.errors import (
+    BookItError,
+    InvalidToken,
+    QueryTooComplex,
+    RequestTooLarge,
+    UnsupportedMediaType,
+    as_bookit_error,
+    coded,
+)
 from bookit_graphql.users import auth, tokens
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 AUTH_CLOSE = 4403  # the contract's close code for a refused, expired or revoked token
+# What a POST may be: a JSON body, per GraphQL over HTTP. Forms, multipart and
+# text/plain are what a page on another site can send without a CORS preflight.
+JSON = "application/json"
 
 
 def error_response(status: int, error: BookItError | str, *, code: str = "") -> Response:
     message = str(error)
-    code = code or (error.code if isinstance(error, BookItError) else "BAD_USER_INPUT")
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    extensions = dict(error.extensions) if isinstance(error, BookItError) else {}
+    extensions["code"] = code or (
+        error.code if isinstance(error, BookItError) else "BAD_USER_INPUT"
+    )
+    body = {"errors": [{"message": message, "extensions": extensions}]}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status == 503:
         headers["Retry-After"] = "5"
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, with a code on the error for one operation too many."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and limit is not None
+            and len(self.operations) >= limit
+        ):
+            # Strawberry's own message, which clients may match, with the contract's code
+            refused = QueryTooComplex("Subscription limit reached", limit="subscriptions")
+            error = coded(GraphQLError(str(refused), original_error=refused), phase="execute")
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(self, schema: Any, settings: Settings) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.legacy_graphql_ws:
@@ -71,7 +115,16 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         try:
-            response = await self.run(Request(scope, receive))
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
+                raise RequestTooLarge(self.settings.max_body_bytes)  # read none of it
+            response = await self.run(Request(scope, self._capped(receive)))
+        except RequestTooLarge as error:
+            response = error_response(413, error)
+        except UnsupportedMediaType as error:
+            response = error_response(415, error)
+        except QueryTooComplex as error:  # a batch
+            response = error_response(400, error)
         except HTTPException as error:
             response = error_response(error.status_code, error.reason)
         except InvalidToken as error:
@@ -82,6 +135,38 @@ class GraphQLView(GraphQL[Context, None]):
                 raise
             response = error_response(503, known)
         await response(scope, receive, send)
+
+    def _capped(self, receive: Receive) -> Receive:
+        """`receive` that stops a body (chunked, or longer than it said) at max_body_bytes."""
+        limit = self.settings.max_body_bytes
+        received = 0
+
+        async def capped() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise RequestTooLarge(limit)
+            return message
+
+        return capped
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "POST":
+            media_type = parse_content_type(request.content_type)[0] if request.content_type else ""
+            if media_type != JSON:
+                raise UnsupportedMediaType()
+        return await super().parse_http_body(request)
+
+    def _validate_batch_request(
+        self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol
+    ) -> None:
+        raise QueryTooComplex(
+            "Batching is off: send one operation per request.", limit="operations"
+        )
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         state = request.app.state
@@ -204,3 +289,17 @@ class GraphQLView(GraphQL[Context, None]):
         # A str, not bytes: Strawberry sends bytes over WebSocket as binary
         # frames, which graphql-ws clients (and browsers) cannot read.
         return orjson.dumps(data).decode()
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON object (or a batch's list); HTTP 400 for anything else.
+
+        Strawberry's own let a body that is not UTF-8 (UnicodeDecodeError) or
+        is a bare string or number (AttributeError) escape as an HTTP 500.
+        """
+        try:
+            parsed = json.loads(data)
+        except ValueError as error:  # JSONDecodeError and UnicodeDecodeError alike
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "Expected a JSON object.")
+        return parsed

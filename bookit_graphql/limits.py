@@ -1,0 +1,341 @@
+"""Query limits: how much a document may ask for, checked before any of it runs.
+
+The parser stops at `max_tokens` tokens (and as many comments) and at
+`max_body_bytes` characters. Then, before graphql-core's validation (whose
+overlapping-fields check is quadratic in repeated fields), `check` walks the
+operations once, each fragment once, and refuses:
+
+- depth: more than `max_depth` fields nested on one path (`{ me { id } }` is 2);
+  introspection (`__schema`, `__type`) is left to graphql-core's
+  MaxIntrospectionDepthRule, which is run here too;
+- aliases: more than `max_aliases` aliased fields, counted per use of a fragment;
+- directives: more than `max_directives` directives on one field, fragment or
+  operation (a valid document has at most two there: `@include` and `@skip`);
+- fields: more than `max_fields` fields selected at one level, fragments
+  included (field duplication);
+- cost: more than `max_cost`, an upper bound on the values in the response. A
+  field costs 1; a list that takes `first` (default 20, at most 100) multiplies
+  the cost of its selection by the page size that the operation asks for, with
+  the request's variables; `availableSlots` by the number of slots that its
+  window and step allow.
+
+Each refusal is a QueryTooComplex, which errors.py turns into QUERY_TOO_COMPLEX.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, cast
+
+from graphql import (
+    DocumentNode,
+    ExecutableDefinitionNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    Node,
+    OperationDefinitionNode,
+    SelectionNode,
+    SelectionSetNode,
+    StringValueNode,
+    VariableDefinitionNode,
+    VariableNode,
+    get_named_type,
+    validate,
+)
+from graphql.validation import MaxIntrospectionDepthRule
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from bookit_graphql.catalog.service import MAX_MINUTES, MAX_WINDOW, MIN_MINUTES
+from bookit_graphql.config import Settings
+from bookit_graphql.errors import QueryTooComplex
+from bookit_graphql.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+DEFAULT_STEP_MINUTES = 30
+INTROSPECTION = ("__schema", "__type")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int
+    max_aliases: int
+    max_directives: int
+    max_fields: int
+    max_tokens: int
+    max_cost: int
+    max_source_length: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_directives=settings.max_directives,
+            max_fields=settings.max_fields,
+            max_tokens=settings.max_tokens,
+            max_cost=settings.max_cost,
+            # a character is at least one byte: the body limit bounds WebSocket documents too
+            max_source_length=settings.max_body_bytes,
+        )
+
+    @property
+    def parse_options(self) -> dict[str, int]:
+        return {
+            "max_lexical_tokens": self.max_tokens,
+            "max_comments": self.max_tokens,
+            "max_source_length": self.max_source_length,
+        }
+
+
+def too_complex(message: str, node: Node | None, *, limit: str) -> GraphQLError:
+    return GraphQLError(message, node, original_error=QueryTooComplex(message, limit=limit))
+
+
+def check(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> list[GraphQLError]:
+    """The limit that `document` exceeds (with these variables), if any: at most one error."""
+    walk = _Walk(schema, document, variables or {}, limits)
+    try:
+        walk.all()
+    except _Exceeded as exceeded:
+        return [too_complex(exceeded.message, exceeded.node, limit=exceeded.limit)]
+    except RecursionError:  # a long chain of fragments
+        return [too_complex("The document is nested too deeply.", None, limit="depth")]
+    if walk.introspects and validate(schema, document, [MaxIntrospectionDepthRule]):
+        message = "The introspection query is nested too deeply."
+        return [too_complex(message, None, limit="introspection")]
+    return []
+
+
+class _Exceeded(Exception):
+    def __init__(self, limit: str, message: str, node: Node | None) -> None:
+        super().__init__(message)
+        self.limit, self.message, self.node = limit, message, node
+
+
+class _Size(NamedTuple):
+    """What a selection set asks for."""
+
+    depth: int  # fields nested on its longest path
+    aliases: int  # aliased fields, fragments counted at each use
+    fields: int  # fields selected at its own level, through fragments
+    cost: int  # an upper bound on the values it returns
+
+
+_NOTHING = _Size(0, 0, 0, 0)
+_LEAF = _Size(1, 0, 1, 1)
+_ALIASED_LEAF = _Size(1, 1, 1, 1)
+
+
+class _Walk:
+    """Sizes each operation of a document, and each fragment once (a fragment bomb stays linear).
+
+    Raises _Exceeded at the first limit it finds over.
+    """
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: Mapping[str, Any],
+        limits: Limits,
+    ) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.operations = [
+            d for d in document.definitions if isinstance(d, OperationDefinitionNode)
+        ]
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.sized: dict[str, _Size] = {}
+        self.entered: set[str] = set()  # fragments being sized: a cycle counts nothing
+        self.introspects = False
+        defaults = {
+            definition.variable.name.value: _literal(definition.default_value)
+            for operation in self.operations
+            for definition in operation.variable_definitions or ()
+            if definition.default_value is not None
+        }
+        self.variables = {**defaults, **variables}
+
+    def all(self) -> None:
+        for operation in self.operations:
+            self.directives(operation)
+            for variable in operation.variable_definitions or ():
+                self.directives(variable)
+            root = self.schema.get_root_type(operation.operation)
+            self.operation(operation, self.selections(operation.selection_set, root))
+        for name in self.fragments:  # unused ones too: validation reads them all
+            self.fragment(name)
+
+    def operation(self, node: OperationDefinitionNode, size: _Size) -> None:
+        limits = self.limits
+        name = f"'{node.name.value}'" if node.name else "The operation"
+        if size.depth > limits.max_depth:
+            message = f"{name} is {size.depth} fields deep; at most {limits.max_depth}."
+            raise _Exceeded("depth", message, node)
+        if size.aliases > limits.max_aliases:
+            message = f"{name} uses {size.aliases} aliases; at most {limits.max_aliases}."
+            raise _Exceeded("aliases", message, node)
+        if size.cost > limits.max_cost:
+            message = (
+                f"{name} may cost {size.cost} (each field 1, lists multiplied by their page "
+                f"size); at most {limits.max_cost}."
+            )
+            raise _Exceeded("cost", message, node)
+
+    def directives(
+        self, node: SelectionNode | ExecutableDefinitionNode | VariableDefinitionNode
+    ) -> None:
+        if node.directives and len(node.directives) > self.limits.max_directives:
+            message = (
+                f"{len(node.directives)} directives in one place; "
+                f"at most {self.limits.max_directives}."
+            )
+            raise _Exceeded("directives", message, node)
+
+    def selections(
+        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None
+    ) -> _Size:
+        if selection_set is None:
+            return _NOTHING
+        depth = aliases = fields = cost = 0
+        for selection in selection_set.selections:
+            self.directives(selection)
+            if isinstance(selection, FieldNode):
+                size = self.field(selection, parent)
+                fields += 1
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                within = self.schema.get_type(condition.name.value) if condition else parent
+                size = self.selections(selection.selection_set, within)
+                fields += size.fields
+            elif isinstance(selection, FragmentSpreadNode):
+                size = self.fragment(selection.name.value)
+                fields += size.fields
+            depth = max(depth, size.depth)
+            aliases += size.aliases
+            cost += size.cost
+            if fields > self.limits.max_fields:
+                message = (
+                    f"{fields} fields selected at one level; at most {self.limits.max_fields}."
+                )
+                raise _Exceeded("fields", message, selection_set)
+        return _Size(depth, aliases, fields, cost)
+
+    def fragment(self, name: str) -> _Size:
+        if name in self.sized:
+            return self.sized[name]
+        definition = self.fragments.get(name)
+        if definition is None or name in self.entered:  # unknown or cyclic: validation says so
+            return _NOTHING
+        self.directives(definition)
+        self.entered.add(name)
+        within = self.schema.get_type(definition.type_condition.name.value)
+        size = self.sized[name] = self.selections(definition.selection_set, within)
+        self.entered.discard(name)
+        return size
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None) -> _Size:
+        if node.selection_set is None:
+            return _ALIASED_LEAF if node.alias else _LEAF
+        alias = 1 if node.alias else 0
+        name = node.name.value
+        definition = (
+            parent.fields.get(name)
+            if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
+            else None
+        )
+        if name in INTROSPECTION:
+            self.introspects = True
+        if definition is None:  # validation refuses it
+            inner = self.selections(node.selection_set, None)
+            return _Size(1 + inner.depth, alias + inner.aliases, 1, 1 + inner.cost)
+        inner = self.selections(node.selection_set, get_named_type(definition.type))
+        depth = 1 if name in INTROSPECTION else 1 + inner.depth
+        items = self.items(node, paged="first" in definition.args)
+        return _Size(depth, alias + inner.aliases, 1, 1 + items * inner.cost)
+
+    def items(self, node: FieldNode, *, paged: bool) -> int:
+        """How many times a field's selection may be returned."""
+        arguments = {argument.name.value: argument.value for argument in node.arguments or ()}
+        if node.name.value == "availableSlots":
+            return self.slots(arguments)
+        if not paged:
+            return 1
+        first = self.value(arguments.get("first"))
+        if isinstance(first, int) and not isinstance(first, bool):
+            return min(max(first, 0), MAX_PAGE_SIZE)  # the resolver refuses the rest
+        return DEFAULT_PAGE_SIZE
+
+    def slots(self, arguments: Mapping[str, Any]) -> int:
+        window = MAX_WINDOW
+        start, end = (self.value(arguments.get(name)) for name in ("from", "to"))
+        try:
+            if isinstance(start, str) and isinstance(end, str):
+                window = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+        except (ValueError, TypeError):  # malformed or naive: the scalar refuses it later
+            window = MAX_WINDOW
+        window = min(max(window, timedelta(0)), MAX_WINDOW)
+        step = self.value(arguments.get("stepMinutes"))
+        if not isinstance(step, int) or isinstance(step, bool):
+            step = DEFAULT_STEP_MINUTES
+        step = min(max(step, MIN_MINUTES), MAX_MINUTES)
+        return int(window / timedelta(minutes=step)) + 1
+
+    def value(self, node: object) -> object:
+        if isinstance(node, VariableNode):
+            return self.variables.get(node.name.value)
+        return _literal(node)
+
+
+def _literal(node: object) -> object:
+    if isinstance(node, IntValueNode):
+        return int(node.value)
+    if isinstance(node, StringValueNode):
+        return node.value
+    return None
+
+
+_validate_cached = functools.lru_cache(maxsize=256)(validate_document)
+
+
+class QueryLimits(SchemaExtension):
+    """Parses within the token limits, checks the limits, then validates (cached).
+
+    Replaces Strawberry's ValidationCache: the limits must come first, so that
+    a hostile document never reaches the costly standard rules.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+
+    def on_operation(self) -> Iterator[None]:
+        cast(dict[str, Any], self.execution_context.parse_options).update(self.limits.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        schema = context.schema._schema
+        errors = check(schema, context.graphql_document, context.variables, self.limits)
+        if not errors:
+            errors = _validate_cached(schema, context.graphql_document, context.validation_rules)
+        context.pre_execution_errors = errors
+        yield

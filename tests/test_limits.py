@@ -1,0 +1,250 @@
+"""Query limits: every contract operation passes; hostile documents are QUERY_TOO_COMPLEX.
+
+Refused before any resolver runs: the statement counter sees no SQL at all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from graphql import parse
+
+from bookit_graphql.config import ConfigError, Settings
+from bookit_graphql.limits import Limits, check
+from bookit_graphql.schema import schema
+from tests.conftest import StatementCounter
+from tests.helpers import codes
+from tests.test_contract import DOCUMENT, OPERATIONS, with_fragments
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+LIMITS = Limits.from_settings(Settings())  # the defaults
+# The largest pages and a 31-day window at the default 30-minute step.
+CONTRACT_VARIABLES = {
+    "first": 100,
+    "reviewsFirst": 100,
+    "from": "2026-12-01T00:00:00+00:00",
+    "to": "2027-01-01T00:00:00+00:00",
+}
+
+
+def nested(levels: int) -> str:
+    """service → reviews → edges → node → service → ...: 4 fields a round."""
+    inner = "id"
+    for _ in range(levels):
+        inner = f"service {{ reviews(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
+    return f"{{ reviews(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
+
+
+def fragment_bomb(levels: int) -> str:
+    """Each fragment spreads the next twice: 2**levels fields if expanded naively."""
+    fragments = [f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)]
+    return "{ ...F0 } " + " ".join(fragments) + f" fragment F{levels} on Query {{ __typename }}"
+
+
+NESTED_PAGES = """
+query($first: Int) {
+  services(first: $first) {
+    edges { node { reviews(first: $first) { edges { node { id rating comment } } } } }
+  }
+}
+"""
+SLOTS_OF_EVERY_SERVICE = """
+query($first: Int) {
+  services(first: $first) {
+    edges {
+      node {
+        availableSlots(from: "2026-12-01T00:00:00+00:00", to: "2026-12-08T00:00:00+00:00") {
+          startsAt
+          endsAt
+        }
+      }
+    }
+  }
+}
+"""
+
+# name: (document, variables, the limit that refuses it)
+HOSTILE: dict[str, tuple[str, dict[str, Any], str]] = {
+    "deep": (nested(3), {}, "depth"),
+    "aliases": (
+        "{ " + " ".join(f"a{i}: __typename" for i in range(50)) + " }",
+        {},
+        "aliases",
+    ),
+    "field duplication x1000": (
+        "{ services { edges { node { " + "id " * 1000 + "} } } }",
+        {},
+        "fields",
+    ),
+    "directive overloading": (
+        "{ __typename " + "@include(if: true) " * 50 + "}",
+        {},
+        "directives",
+    ),
+    "unknown directives": ("{ __typename " + "@aa " * 10 + "}", {}, "directives"),
+    "huge token count": (
+        "query($a: [Int] = [" + "1 " * 5000 + "]) { __typename }",
+        {},
+        "tokens",
+    ),
+    "comment flood": ("#\n" * 5000 + "{ __typename }", {}, "tokens"),
+    "costly nesting": (NESTED_PAGES, {"first": 100}, "cost"),
+    "costly nesting, literal page sizes": (
+        "{ services(first: 100) { edges { node { reviews(first: 100) { totalCount } } } } }",
+        {},
+        "cost",
+    ),
+    "slots of 50 services": (SLOTS_OF_EVERY_SERVICE, {"first": 50}, "cost"),
+    "fragment bomb": (fragment_bomb(40), {}, "fields"),
+    "circular introspection": (
+        "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }",
+        {},
+        "introspection",
+    ),
+}
+
+
+# ---------------------------------------------------------------- the contract passes
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_contract_operation_is_within_the_default_limits(name: str) -> None:
+    document = with_fragments(OPERATIONS[name])
+    assert check(schema._schema, document, CONTRACT_VARIABLES, LIMITS) == []
+
+
+def test_the_whole_contract_document_parses_within_the_token_limit() -> None:
+    source = (DOCUMENT.loc.source.body if DOCUMENT.loc else "") or ""
+    document = parse(source, **LIMITS.parse_options)  # type: ignore[arg-type]
+    assert check(schema._schema, document, CONTRACT_VARIABLES, LIMITS) == []
+
+
+def test_realistic_nesting_passes() -> None:
+    """A page of services with their latest reviews, or a week of slots for a few."""
+    document = parse(NESTED_PAGES)
+    assert check(schema._schema, document, {}, LIMITS) == []  # 20 x 20: 2,081
+    assert check(schema._schema, document, {"first": 40}, LIMITS) == []  # 8,161
+    assert check(schema._schema, document, {"first": 50}, LIMITS) != []  # 12,701
+    slots = parse(SLOTS_OF_EVERY_SERVICE)  # 337 slots a week, 2 values each
+    assert check(schema._schema, slots, {"first": 10}, LIMITS) == []  # 6,781
+    assert check(schema._schema, slots, {"first": 20}, LIMITS) != []  # 13,561
+
+
+# ---------------------------------------------------------------- hostile documents are refused
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_hostile_document_is_too_complex(
+    name: str, client: httpx.AsyncClient, statements: StatementCounter
+) -> None:
+    document, variables, limit = HOSTILE[name]
+    statements.count = 0
+    started = time.perf_counter()
+    response = await client.post("/graphql", json={"query": document, "variables": variables})
+    elapsed = time.perf_counter() - started
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert codes(body) == ["QUERY_TOO_COMPLEX"], body
+    assert body["errors"][0]["extensions"]["limit"] == limit
+    assert "data" not in body
+    assert statements.count == 0  # nothing ran
+    assert elapsed < 1.0
+
+    strict = await client.post(
+        "/graphql",
+        json={"query": document, "variables": variables},
+        headers={"Accept": GRAPHQL_RESPONSE},
+    )
+    assert strict.status_code == 400
+    assert strict.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    assert codes(strict.json()) == ["QUERY_TOO_COMPLEX"]
+    assert "data" not in strict.json()
+
+
+async def test_a_query_under_the_limits_runs(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", json={"query": NESTED_PAGES, "variables": {"first": 5}}
+    )
+    assert response.json() == {"data": {"services": {"edges": []}}}
+
+
+async def test_a_batch_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", json=[{"query": "{ __typename }"}, {"query": "{ __typename }"}]
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/json")
+    assert codes(response.json()) == ["QUERY_TOO_COMPLEX"]
+    assert response.json()["errors"][0]["extensions"]["limit"] == "operations"
+
+
+async def test_an_oversized_body_is_refused_with_413(client: httpx.AsyncClient) -> None:
+    padding = "x" * 150_000
+    declared = await client.post(
+        "/graphql", json={"query": "{ __typename }", "variables": {"pad": padding}}
+    )
+    assert declared.status_code == 413
+    assert codes(declared.json()) == ["QUERY_TOO_COMPLEX"]
+    assert declared.json()["errors"][0]["extensions"]["limit"] == "bodySize"
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"query": "{ __typename }", "variables": {"pad": "'
+        for _ in range(15):
+            yield b"x" * 10_000
+        yield b'"}}'
+
+    streamed = await client.post(
+        "/graphql", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert codes(streamed.json()) == ["QUERY_TOO_COMPLEX"]
+
+
+async def test_limits_come_from_the_environment(database_url: str) -> None:
+    from bookit_graphql.app import create_app
+
+    settings = Settings.from_env(
+        {
+            "SECRET_KEY": "s" * 40,
+            "BOOKIT_MAX_DEPTH": "2",
+            "BOOKIT_MAX_ALIASES": "1",
+            "BOOKIT_MAX_TOKENS": "25",
+            "BOOKIT_MAX_COST": "5",
+            "BOOKIT_MAX_BODY_BYTES": "200",
+            "BOOKIT_MAX_DIRECTIVES": "1",
+            "BOOKIT_MAX_FIELDS": "3",
+        }
+    )
+    app = create_app(settings, database_url)
+    transport = httpx.ASGITransport(app=app)
+    refused = {
+        "depth": '{ service(id: "x") { reviews(first: 0) { totalCount } } }',
+        "aliases": "{ a: __typename b: __typename }",
+        "tokens": "query($a: [Int] = [" + "1 " * 20 + "]) { __typename }",
+        "cost": "{ services(first: 9) { totalCount } }",
+        "directives": "{ __typename @skip(if: false) @include(if: true) }",
+        "fields": "{ __typename __typename __typename __typename }",
+        "bodySize": "{ __typename }" + " " * 200,
+    }
+    async with httpx.AsyncClient(transport=transport, base_url="http://bookit.test") as client:
+        assert (await client.post("/graphql", json={"query": "{ __typename }"})).json() == {
+            "data": {"__typename": "Query"}
+        }
+        for limit, query in refused.items():
+            body = (await client.post("/graphql", json={"query": query})).json()
+            assert codes(body) == ["QUERY_TOO_COMPLEX"], (limit, body)
+            assert body["errors"][0]["extensions"]["limit"] == limit
+    await app.state.engine.dispose()
+
+
+def test_bad_limits_are_a_configuration_error() -> None:
+    with pytest.raises(ConfigError):
+        Settings.from_env({"BOOKIT_MAX_COST": "0"})
+    with pytest.raises(ConfigError):
+        Settings.from_env({"BOOKIT_MAX_DEPTH": "deep"})
