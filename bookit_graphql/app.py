@@ -24,6 +24,7 @@ from bookit_graphql.db import (
     libpq_url,
 )
 from bookit_graphql.logs import RequestLog
+from bookit_graphql.ratelimit import RateLimiter
 from bookit_graphql.schema import build_schema
 from bookit_graphql.view import GraphQLView
 
@@ -83,4 +84,5 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app.state.engine = engine
     app.state.hub = hub
     app.state.session_factory = create_session_factory(engine)
+    app.state.rate_limiter = RateLimiter() if settings.rate_limit else None
     return app
