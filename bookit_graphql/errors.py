@@ -141,10 +141,10 @@ def as_bookit_error(error: BaseException | None) -> BookItError | None:
     return None
 
 
-def _is_nul_refused(error: BaseException) -> bool:
+def _is_nul_refused(error: BaseException | None) -> bool:
     """psycopg refusing a str with a NUL in it (before sending, so no SQLSTATE)."""
     if isinstance(error, sqlalchemy.exc.DBAPIError):
-        error = error.orig
+        return _is_nul_refused(error.orig)
     return isinstance(error, psycopg.DataError) and "NUL (0x00)" in str(error)
 
 
