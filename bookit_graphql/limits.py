@@ -335,7 +335,9 @@ class QueryLimits(SchemaExtension):
         assert context.graphql_document is not None
         schema = context.schema._schema
         errors = check(schema, context.graphql_document, context.variables, self.limits)
-        if not errors:
-            errors = _validate_cached(schema, context.graphql_document, context.validation_rules)
+        if not errors:  # a copy: the cached list is shared by every request
+            errors = list(
+                _validate_cached(schema, context.graphql_document, context.validation_rules)
+            )
         context.pre_execution_errors = errors
         yield

@@ -50,8 +50,12 @@ class ContractErrors(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         yield
-        if self.execution_context.pre_execution_errors and self.failed_in == "execute":
+        errors = self.execution_context.pre_execution_errors
+        if errors and self.failed_in == "execute":
             self.failed_in = "validate"
+            # A subscription sends these before on_operation ends: code them now,
+            # in the list that it sends (QueryLimits made it for this request).
+            errors[:] = self._coded(errors)
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -62,15 +66,7 @@ class ContractErrors(SchemaExtension):
         context.log["operation"] = self.execution_context.operation_name
         if result is None or not result.errors:
             return
-        result.errors = [
-            coded(
-                error,
-                phase=self.failed_in,
-                request_id=context.request_id,
-                suggestions=context.settings.field_suggestions,
-            )
-            for error in result.errors
-        ]
+        result.errors = self._coded(result.errors)
         extensions = [error.extensions or {} for error in result.errors]
         codes = [str(extension.get("code")) for extension in extensions]
         context.log["errors"] = codes
@@ -81,6 +77,20 @@ class ContractErrors(SchemaExtension):
             waits = [e.get("retryAfter", 60) for e in extensions if e.get("code") == "RATE_LIMITED"]
             if waits:
                 context.response.headers["Retry-After"] = str(max(waits))
+
+    def _coded(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        context = self.execution_context.context
+        if not isinstance(context, Context):
+            return errors
+        return [
+            coded(
+                error,
+                phase=self.failed_in,
+                request_id=context.request_id,
+                suggestions=context.settings.field_suggestions,
+            )
+            for error in errors
+        ]
 
 
 class CachedParser(ParserCache):

@@ -5,8 +5,9 @@ Refused before any resolver runs: the statement counter sees no SQL at all.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -16,8 +17,9 @@ from graphql import parse
 from bookit_graphql.config import ConfigError, Settings
 from bookit_graphql.limits import Limits, check
 from bookit_graphql.schema import schema
-from tests.conftest import StatementCounter
-from tests.helpers import codes
+from tests.bookings.wsclient import Socket
+from tests.conftest import Server, StatementCounter
+from tests.helpers import codes, register
 from tests.test_contract import DOCUMENT, OPERATIONS, with_fragments
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -248,3 +250,36 @@ def test_bad_limits_are_a_configuration_error() -> None:
         Settings.from_env({"BOOKIT_MAX_COST": "0"})
     with pytest.raises(ConfigError):
         Settings.from_env({"BOOKIT_MAX_DEPTH": "deep"})
+
+
+# ---------------------------------------------------------------- over a WebSocket
+
+
+async def test_limits_hold_over_websockets(start_server: Callable[..., Server]) -> None:
+    server = start_server(BOOKIT_MAX_SUBSCRIPTIONS="1")
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
+        token = (await register(client, "ws@example.com"))["accessToken"]
+    socket = await Socket.connect(server.ws, token)
+    try:
+        # a costly document sent as a subscription is refused like over HTTP
+        cycle = "booking { service { reviews { edges { node { %s } } } } }"
+        deep = "subscription { bookingChanged { " + cycle % (cycle % "booking { id }") + " } }"
+        await socket.connection.send(
+            json.dumps({"id": "deep", "type": "subscribe", "payload": {"query": deep}})
+        )
+        refused = await socket.receive()
+        assert refused["type"] == "error"
+        assert [e["extensions"]["code"] for e in refused["payload"]] == ["QUERY_TOO_COMPLEX"]
+
+        # one subscription too many: Strawberry's message, with the contract's code
+        await socket.subscribe("1")
+        await socket.subscribe("2")
+        over = await socket.receive()
+        assert over["id"] == "2"
+        assert over["payload"][0]["message"] == "Subscription limit reached"
+        assert over["payload"][0]["extensions"] == {
+            "code": "QUERY_TOO_COMPLEX",
+            "limit": "subscriptions",
+        }
+    finally:
+        await socket.close()
