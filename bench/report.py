@@ -1,0 +1,212 @@
+"""The results of a run: bench/results/<date>.json and the Markdown of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench.stack import ROOT
+
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+ANALYSIS = ROOT / "bench" / "analysis.md"  # the hand-written part of the doc
+
+NAMES = {
+    "S1": "S1 browse: `services(first: 50)`, every ServiceFields field, anonymous",
+    "S2": "S2 bookings: an admin's `bookings(first: 50)` with BookingFields",
+    "S3": "S3 detail: `service(id)` with `reviews(first: 20)` and their authors",
+    "L1": "L1 login storm: S1 while 4 connections log in (bcrypt cost 12)",
+    "W1": "W1 book: `createBooking` on free slots, 16 users, 16 services",
+    "W2": "W2 contention: 50 concurrent bookings of one slot per round (losers' latency)",
+    "F1": "F1 fan-out: subscribers of `bookingChanged`, a burst of bookings",
+}
+
+
+def commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    )
+    return done.stdout.strip()
+
+
+def line(found: dict[str, Any]) -> str:
+    return (
+        f"{found.get('rps', 0):8.1f} req/s  p50 {found.get('p50_ms', 0):7.2f} ms  "
+        f"p99 {found.get('p99_ms', 0):7.2f} ms  RSS {found.get('rss_mb', 0):6.1f} MB  "
+        f"SQL/req {found.get('queries_per_request', 0)} ({found.get('statements_per_request', 0)})"
+    )
+
+
+def _ratio(results: dict[str, Any], name: str) -> float | None:
+    pair = results.get(name, {})
+    if "bookit" not in pair or "baseline" not in pair or not pair["baseline"].get("rps"):
+        return None
+    return float(pair["bookit"]["rps"] / pair["baseline"]["rps"])
+
+
+def table(output: dict[str, Any]) -> str:
+    results = output["results"]
+    rows = [
+        "| scenario | server | req/s | p50 ms | p99 ms | server RSS MB | SQL queries/req "
+        "(all statements) | core busy % (server, clients+PG) | BookIt / baseline |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("S1", "S2", "S3", "L1", "W1", "W2"):
+        if name not in results:
+            continue
+        ratio = _ratio(results, name)
+        for server, found in results[name].items():
+            busy = found.get("core_busy_pct", [])
+            rows.append(
+                f"| {name} | {server} | {found['rps']:,.0f} | {found['p50_ms']:.1f} | "
+                f"{found['p99_ms']:.1f} | {found['rss_mb']:.0f} | "
+                f"{found['queries_per_request']:g} ({found['statements_per_request']:g}) | "
+                f"{', '.join(f'{b:.0f}' for b in busy)} | "
+                f"{'' if server != 'bookit' or ratio is None else f'{ratio:.2f}'} |"
+            )
+    return "\n".join(rows)
+
+
+def details(output: dict[str, Any]) -> str:
+    results = output["results"]
+    parts = []
+    if "L1" in results:
+        parts.append("**L1**, S1's latency alone and during the login storm:\n")
+        parts.append("| server | S1 p99 alone ms | S1 p99 in storm ms | factor | S1 req/s alone "
+                     "| S1 req/s in storm | logins/s | login p50 ms | login p99 ms |")  # fmt: skip
+        parts.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for server, found in results["L1"].items():
+            alone, logins = found["alone"], found["logins"]
+            parts.append(
+                f"| {server} | {alone['p99_ms']:.1f} | {found['p99_ms']:.1f} | "
+                f"{found['p99_factor']} | {alone['rps']:,.0f} | {found['rps']:,.0f} | "
+                f"{logins['rps']:.1f} | {logins['p50_ms']:.0f} | {logins['p99_ms']:.0f} |"
+            )
+        parts.append("")
+    if "W1" in results:
+        errors = {s: f["graphql_errors"] for s, f in results["W1"].items()}
+        parts.append(f"**W1** requests answered with an error (should be 0): {errors}.\n")
+    if "W2" in results:
+        parts.append("**W2**, per server: winners per round (must be 1 each), losers' latency:\n")
+        parts.append("| server | rounds x bookers | winners per round | unexpected errors | "
+                     "losers p50 ms | losers p99 ms | winner p50 ms | ms per round |")  # fmt: skip
+        parts.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        for server, found in results["W2"].items():
+            winners = sorted(set(found["winners_per_round"]))
+            parts.append(
+                f"| {server} | {found['rounds']} x {found['bookers']} | "
+                f"{', '.join(map(str, winners))} | {found['unexpected_errors']} | "
+                f"{found['p50_ms']:.1f} | {found['p99_ms']:.1f} | "
+                f"{found['winner_p50_ms']:.1f} | {found['round_ms']:.0f} |"
+            )
+        parts.append("")
+    if "F1" in results:
+        found = results["F1"]["bookit"]
+        parts.append(
+            f"**F1**, BookIt only (the baseline has no subscriptions): {found['subscribers']:,} "
+            f"admin subscribers of the contract's `BookingChanges` (every BookingFields field), "
+            f"connected in {found['connect_s']:.1f} s; a burst of {found['changes']} bookings: "
+            f"{found['delivered']:,} of {found['expected']:,} deliveries in "
+            f"{found['burst_s']:.1f} s ({found['deliveries_per_s']:,.0f}/s), latency from the "
+            f"event's `occurredAt` to the client p50 {found['p50_ms']:,.0f} ms, "
+            f"p99 {found['p99_ms']:,.0f} ms, max {found['max_ms']:,.0f} ms; "
+            f"{found['closed_early']} sockets closed early. Server RSS idle "
+            f"{found['idle_mb']:.0f} MB, subscribed {found['subscribed_mb']:.0f} MB, after the "
+            f"burst {found['after_burst_mb']:.0f} MB; SQL queries per delivered event "
+            f"{_per(found, 'queries')}.\n"
+        )
+    if "page_size" in results:
+        parts.append("**Statements per request at 5 and at 50 items** (one request each; "
+                     "S3 pages its reviews):\n")  # fmt: skip
+        for name, per_server in results["page_size"].items():
+            described = "; ".join(f"{s} {a} → {b}" for s, (a, b) in per_server.items())
+            parts.append(f"- {name}: {described}")
+        parts.append("")
+    if "M1" in results:
+        found = results["M1"]
+        samples = found["rss_samples"]
+        parts.append(
+            f"**M1 soak**: S1 on BookIt for {found['duration_us'] / 1e6:.0f} s at "
+            f"{found['rps']:,.0f} req/s; RSS {samples[0][1] if samples else '?'} MB at the start, "
+            f"{found['rss_mb']} MB at the end; samples (s, MB): {samples}.\n"
+        )
+    return "\n".join(parts)
+
+
+def _per(found: dict[str, Any], kind: str) -> str:
+    delivered = found.get("delivered") or 0
+    per_request = found.get(f"{kind}_per_request", 0)  # measure() divided by "requests" (1)
+    return f"{per_request / delivered:.2f}" if delivered else "n/a"
+
+
+def targets(output: dict[str, Any]) -> str:
+    results = output["results"]
+    rows = ["| target | measured | met? |", "| --- | --- | --- |"]
+    for name in ("S1", "S2", "S3"):
+        ratio = _ratio(results, name)
+        if ratio is not None:
+            verdict = "yes" if ratio >= 0.5 else f"no: {0.5 / ratio:.1f}x short"
+            rows.append(f"| {name} ≥ 0.5 of the baseline's req/s | {ratio:.2f} | {verdict} |")
+    if "page_size" in results:
+        flat = all(a == b for per in results["page_size"].values() for a, b in per.values())
+        rows.append(
+            f"| statements per request constant in page size | 5 vs 50 items, see below | "
+            f"{'yes' if flat else 'no'} |"
+        )
+    if "L1" in results:
+        factor = results["L1"]["bookit"]["p99_factor"]
+        verdict = "yes" if factor is not None and factor < 2 else "no"
+        rows.append(f"| L1 raises S1's p99 by less than 2x | {factor}x | {verdict} |")
+    if "M1" in results:
+        samples = results["M1"]["rss_samples"]
+        growth = samples[-1][1] - samples[min(1, len(samples) - 1)][1] if samples else 0
+        verdict = "yes" if growth < 10 else "no"
+        rows.append(f"| memory flat over the soak | {growth:+.1f} MB after warm-up | {verdict} |")
+    else:
+        rows.append("| memory flat over a 10-minute run | not run (`--soak 600`) | - |")
+    return "\n".join(rows)
+
+
+def markdown(output: dict[str, Any]) -> str:
+    settings, box = output["settings"], output["machine"]
+    head = f"""# Benchmarks
+
+Generated by `python -m bench{" --quick" if settings["quick"] else ""}` on {output["date"]} \
+(commit {output["commit"]}){": " + output["note"] if output["note"] else ""}. Do not edit the \
+numbers by hand: run the command again (bench/analysis.md holds the text after them).
+
+Machine: {box["nproc"]} cores ({box["cpu"]}), {box["memory_gb"]} GB of memory, Linux \
+{box["kernel"]}, Python {box["python"]}. One server process each; the servers run on \
+core {settings["server_core"]}, wrk, the asyncio clients and PostgreSQL on core \
+{settings["client_core"]} (`taskset`). wrk: {settings["connections"]} connections, \
+{settings["duration_s"]:g} s per run after {settings["warmup_s"]:g} s of warm-up. Data: \
+`bookit demo-data --scale {settings["scale"]:g}` (1,000 users, 200 services, 20,000 bookings, \
+8,000 reviews at scale 1).
+
+Same JSON from both servers (parsed) for the reads: {output["results"].get("same_json")}.
+
+"""
+    scenarios = "\n".join(f"- {text}" for text in NAMES.values())
+    body = (
+        f"{head}## Results\n\n{table(output)}\n\n"
+        "SQL queries per request are counted by pg_stat_statements (all clients, over the whole "
+        "run, divided by the requests wrk completed); in brackets every statement that reached "
+        "PostgreSQL, BEGIN, ROLLBACK and the pool's pre-ping `SELECT 1` included.\n\n"
+        f"{details(output)}\n## Targets\n\n{targets(output)}\n\n## Scenarios\n\n{scenarios}\n"
+    )
+    if ANALYSIS.exists():
+        body += "\n" + ANALYSIS.read_text()
+    return body
+
+
+def save(output: dict[str, Any], *, write_doc: bool) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = output["date"].replace(":", "").replace("+0000", "Z")
+    path = RESULTS / f"{stamp}.json"
+    path.write_text(json.dumps(output, indent=2) + "\n")
+    if write_doc:
+        DOC.parent.mkdir(parents=True, exist_ok=True)
+        DOC.write_text(markdown(output))
+    return path

@@ -1,0 +1,420 @@
+"""`python -m bench`: the whole benchmark in one run, on this machine, stopped by pid.
+
+1. a fresh data folder under /tmp, filled by `bookit demo-data` (bcrypt cost 12);
+2. its embedded PostgreSQL restarted with pg_stat_statements (statements per request);
+3. `bookit serve` (BOOKIT_RATE_LIMIT=off) and the raw baseline, one process each,
+   on the server core; wrk, the asyncio clients and PostgreSQL on the other;
+4. a check that both servers answer the read documents with the same JSON;
+5. the scenarios against each server in turn; results to bench/results/*.json
+   and docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import platform
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import psycopg
+
+from bench import clients, documents, report, stack
+from bench.load import Wrk, booking_script, login_script, result, static_script
+
+READS = ("S1", "S2", "S3")
+ALL = ("S1", "S2", "S3", "L1", "W1", "W2", "F1")
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="BookIt against a raw baseline, measured in one run."
+    )
+    parser.add_argument("--duration", type=float, default=10, help="seconds per run (10)")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up (3)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 s runs, 1 s warm-up, fewer W2 rounds and events"
+    )
+    parser.add_argument("--scenarios", default=",".join(ALL), help=f"of {','.join(ALL)}")
+    parser.add_argument("--subscribers", type=int, default=1000, help="F1 subscribers (1000)")
+    parser.add_argument("--changes", type=int, default=20, help="F1 burst of changes (20)")
+    parser.add_argument("--scale", type=float, default=1.0, help="demo-data scale (1)")
+    parser.add_argument(
+        "--soak", type=float, default=0, help="also run S1 this many seconds, sampling RSS"
+    )
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--note", default="", help="a line for the results (what changed)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = 3, 1
+        args.changes = min(args.changes, 5)
+    args.scenarios = [name.strip().upper() for name in args.scenarios.split(",") if name.strip()]
+    unknown = set(args.scenarios) - set(ALL)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    return args
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, url: str, wrk: Wrk, folder: Path) -> None:
+        self.args, self.url, self.wrk, self.folder = args, url, wrk, folder
+        self.statements = stack.Statements(url)
+        self.results: dict[str, Any] = {}
+
+    def measure(
+        self, server: stack.Server, name: str, runner: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Run a scenario, with the server's RSS, the cores' load and the statements."""
+        self.statements.reset()
+        before_cpu = psutil.cpu_times(percpu=True)
+        found = runner()
+        after_cpu = psutil.cpu_times(percpu=True)
+        settle(found)
+        every, queries = self.statements.counts()
+        requests = max(1, found.get("requests", 1))
+        found["statements_per_request"] = round(every / requests, 2)
+        found["queries_per_request"] = round(queries / requests, 2)
+        found["rss_mb"] = round(server.rss_mb(), 1)
+        found["core_busy_pct"] = [
+            round(_busy(a, b), 1) for a, b in zip(before_cpu, after_cpu, strict=True)
+        ]
+        print(f"  {name:<3} {server.name:<8} {report.line(found)}", flush=True)  # noqa: T201
+        return found
+
+    def wrk_read(self, server: stack.Server, name: str, script: str) -> dict[str, Any]:
+        args = self.args
+        warm = self.wrk.run(f"{name}-warm", script, server.url, connections=args.connections,
+                            seconds=args.warmup)  # fmt: skip
+        settle(warm)
+        return self.measure(
+            server,
+            name,
+            lambda: self.wrk.run(
+                name, script, server.url, connections=args.connections, seconds=args.duration
+            ),
+        )
+
+
+def settle(found: dict[str, Any]) -> None:
+    """Let the requests still in flight when wrk stopped finish (they count as statements)."""
+    time.sleep(min(10.0, found.get("p99_ms", 0) / 1000 + 0.3))
+
+
+def _busy(before: Any, after: Any) -> float:
+    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
+    total = sum(after) - sum(before)
+    return 100 * (1 - idle / total) if total else 0.0
+
+
+def same_json(
+    servers: list[stack.Server], requests: dict[str, tuple[dict[str, Any], str | None]]
+) -> dict[str, bool]:
+    """Each read answered identically (as parsed JSON) by every server."""
+    verdict = {}
+    for name, (body, token) in requests.items():
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        answers = [
+            httpx.post(server.url, json=body, headers=headers, timeout=60).json()
+            for server in servers
+        ]
+        if any("errors" in answer for answer in answers):
+            raise RuntimeError(f"{name} failed: {answers}")
+        verdict[name] = all(answer == answers[0] for answer in answers)
+    return verdict
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
+    server_core, client_core = stack.cores()
+    os.sched_setaffinity(0, {client_core})  # this process, PostgreSQL and wrk
+    stack.raise_open_files()
+    wrk = Wrk(stack.ensure_wrk(), Path())
+    folder = Path(tempfile.mkdtemp(prefix="bkb", dir="/tmp"))  # socket paths stay short
+    wrk.scripts = folder
+    secret = secrets.token_urlsafe(48)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "BCRYPT_ROUNDS", "BOOKIT_ENV")
+    }
+    env.update(
+        BOOKIT_DATA_DIR=str(folder),
+        BOOKIT_RATE_LIMIT="off",
+        SECRET_KEY=secret,
+        LOG_LEVEL="WARNING",
+        ACCESS_TOKEN_EXPIRE="120",
+        PYTHONPATH=str(stack.ROOT),
+    )
+    started = datetime.now(UTC)
+    print(f"data folder {folder}; servers on core {server_core}, clients on {client_core}")  # noqa: T201
+    servers: list[stack.Server] = []
+    try:
+        print("bookit demo-data ...", flush=True)  # noqa: T201
+        demo = stack.load_demo_data(env, args.scale)
+        with stack.postgres(folder) as url:
+            env["DATABASE_URL"] = url
+            bookit_port, baseline_port = stack.free_port(), stack.free_port()
+            bookit = stack.start(
+                "bookit",
+                [sys.executable, "-m", "bookit_graphql", "serve", "--port", str(bookit_port)],
+                env,
+                folder / "bookit.log",
+                bookit_port,
+            )
+            servers.append(bookit)
+            baseline = stack.start(
+                "baseline",
+                [sys.executable, "-m", "bench.baseline", "--port", str(baseline_port)],
+                env,
+                folder / "baseline.log",
+                baseline_port,
+            )
+            servers.append(baseline)
+            bench = Bench(args, url, wrk, folder)
+            results = run_scenarios(bench, [bookit, baseline], demo)
+            output = {
+                "date": started.isoformat(timespec="seconds"),
+                "machine": machine(),
+                "settings": {
+                    "duration_s": args.duration,
+                    "warmup_s": args.warmup,
+                    "connections": args.connections,
+                    "quick": args.quick,
+                    "scale": args.scale,
+                    "server_core": server_core,
+                    "client_core": client_core,
+                },
+                "note": args.note,
+                "commit": report.commit(),
+                "results": results,
+            }
+            bench.statements.close()
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    saved = report.save(output, write_doc=not args.no_doc)
+    print(report.table(output))  # noqa: T201
+    print(f"results: {saved}")  # noqa: T201
+
+
+def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -> dict[str, Any]:
+    args = bench.args
+    bookit = servers[0]
+    with psycopg.connect(bench.url) as connection:
+        rows = connection.execute(
+            "SELECT id::text, duration_minutes FROM services WHERE is_active "
+            "ORDER BY review_count DESC, id LIMIT 16"
+        ).fetchall()
+        emails = [
+            email
+            for (email,) in connection.execute(
+                "SELECT email FROM users WHERE role = 'USER' AND is_active "
+                "AND email <> 'user@bookit.example' ORDER BY email LIMIT 16"
+            )
+        ]
+    detail_id = rows[0][0]
+    services = [service for service, _ in rows]
+    step = -(-max(minutes for _, minutes in rows) * 60 // 3600) * 3600  # whole hours
+    print("logging in the admin and 16 users (bcrypt cost 12) ...", flush=True)  # noqa: T201
+    tokens = asyncio.run(
+        clients.logins(
+            bookit.url,
+            [(demo.admin_email, demo.admin_password)]
+            + [(email, demo.bulk_password) for email in emails],
+        )
+    )
+    admin, users = tokens[0], tokens[1:]
+    reads = {
+        "S1": (documents.body(documents.SERVICES, "Services", {"first": 50}), None),
+        "S2": (documents.body(documents.BOOKINGS, "Bookings", {"first": 50}), admin),
+        "S3": (
+            documents.body(documents.SERVICE, "Service", {"id": detail_id, "reviewsFirst": 20}),
+            None,
+        ),
+    }
+    results: dict[str, Any] = {"same_json": same_json(servers, reads)}
+    print(f"same JSON from both servers: {results['same_json']}", flush=True)  # noqa: T201
+    results["page_size"] = page_size_check(bench, servers, admin, detail_id)
+    print(f"statements at 5 and 50 items: {results['page_size']}", flush=True)  # noqa: T201
+    for name in [n for n in READS if n in args.scenarios]:
+        body, token = reads[name]
+        results[name] = {
+            server.name: bench.wrk_read(server, name, static_script(body, token))
+            for server in servers
+        }
+    if "L1" in args.scenarios:
+        results["L1"] = {
+            server.name: login_storm(bench, server, emails, demo) for server in servers
+        }
+    if "W1" in args.scenarios:
+        results["W1"] = {}
+        for index, server in enumerate(servers):
+            script = booking_script(
+                documents.CREATE_BOOKING,
+                services,
+                users,
+                base=int(clients.utc(2040 + 20 * index).timestamp()),
+                step_seconds=step,
+            )
+            results["W1"][server.name] = bench.measure(
+                server,
+                "W1",
+                functools.partial(
+                    bench.wrk.run,
+                    "W1",
+                    script,
+                    server.url,
+                    connections=args.connections,
+                    seconds=args.duration,
+                ),
+            )
+    if "W2" in args.scenarios:
+        rounds = 5 if args.quick else 20
+        results["W2"] = {}
+        for index, server in enumerate(servers):
+            results["W2"][server.name] = bench.measure(
+                server,
+                "W2",
+                functools.partial(
+                    asyncio.run,
+                    clients.contention(
+                        server.url,
+                        service_id=services[1],
+                        tokens=users,
+                        rounds=rounds,
+                        bookers=50,
+                        base=clients.utc(2090 + 3 * index),
+                    ),
+                ),
+            )
+    if "F1" in args.scenarios:
+        results["F1"] = {
+            "bookit": bench.measure(
+                bookit,
+                "F1",
+                lambda: asyncio.run(
+                    clients.fanout(
+                        http_url=bookit.url,
+                        ws_url=bookit.url.replace("http://", "ws://"),
+                        admin_token=admin,
+                        booker_token=users[0],
+                        service_id=services[2],
+                        subscribers=args.subscribers,
+                        changes=args.changes,
+                        base=clients.utc(2095),
+                        rss=bookit.rss_mb,
+                        wait_seconds=300,
+                    )
+                ),
+            )
+        }
+    if args.soak:
+        results["M1"] = soak(bench, bookit, reads["S1"][0], args.soak)
+    return results
+
+
+def page_size_check(
+    bench: Bench, servers: list[stack.Server], admin: str, detail_id: str
+) -> dict[str, Any]:
+    """Statements of one request of each read at a small and a large page, per server."""
+    pages: dict[str, Callable[[int], tuple[dict[str, Any], str | None]]] = {
+        "S1": lambda n: (documents.body(documents.SERVICES, "Services", {"first": n}), None),
+        "S2": lambda n: (documents.body(documents.BOOKINGS, "Bookings", {"first": n}), admin),
+        "S3": lambda n: (
+            documents.body(documents.SERVICE, "Service", {"id": detail_id, "reviewsFirst": n}),
+            None,
+        ),
+    }
+    found: dict[str, Any] = {}
+    for name, make in pages.items():
+        for server in servers:
+            counts = []
+            for size in (5, 50):
+                body, token = make(size)
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                httpx.post(server.url, json=body, headers=headers, timeout=60)  # warm
+                seen = []
+                for _ in range(3):  # the least of three: BookIt's listener polls now and then
+                    bench.statements.reset()
+                    httpx.post(server.url, json=body, headers=headers, timeout=60)
+                    seen.append(bench.statements.counts()[1])
+                counts.append(min(seen))
+            found.setdefault(name, {})[server.name] = counts
+    return found
+
+
+def login_storm(
+    bench: Bench, server: stack.Server, emails: list[str], demo: stack.Demo
+) -> dict[str, Any]:
+    """L1: S1 alone, then S1 with 4 connections logging in all the while."""
+    args = bench.args
+    s1 = static_script(documents.body(documents.SERVICES, "Services", {"first": 50}))
+    logins = login_script(documents.LOGIN, emails, demo.bulk_password)
+    bench.wrk.run("L1-warm", s1, server.url, connections=args.connections, seconds=args.warmup)
+    alone = bench.wrk.run("L1-alone", s1, server.url, connections=args.connections,
+                          seconds=args.duration)  # fmt: skip
+
+    def storm() -> dict[str, Any]:
+        storming = bench.wrk.start("L1-logins", logins, server.url, connections=4,
+                                   seconds=args.duration + 1)  # fmt: skip
+        time.sleep(0.5)  # the storm is on before S1 starts
+        measured = bench.wrk.run("L1-s1", s1, server.url, connections=args.connections,
+                                 seconds=args.duration)  # fmt: skip
+        measured["logins"] = result(storming)
+        return measured
+
+    found = bench.measure(server, "L1", storm)
+    found["alone"] = alone
+    found["p99_factor"] = round(found["p99_ms"] / alone["p99_ms"], 2) if alone["p99_ms"] else None
+    return found
+
+
+def soak(
+    bench: Bench, server: stack.Server, body: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """M1: S1 for `seconds`, the server's RSS sampled every 10 s."""
+    script = static_script(body)
+    process = bench.wrk.start("M1", script, server.url, connections=bench.args.connections,
+                              seconds=seconds)  # fmt: skip
+    samples = []
+    started = time.monotonic()
+    while process.poll() is None:
+        samples.append((round(time.monotonic() - started), round(server.rss_mb(), 1)))
+        time.sleep(10)
+    found = result(process)
+    found["rss_samples"] = samples
+    found["rss_mb"] = round(server.rss_mb(), 1)
+    return found
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, indent=2)
