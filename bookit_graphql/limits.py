@@ -63,7 +63,7 @@ from bookit_graphql.errors import QueryTooComplex
 from bookit_graphql.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 DEFAULT_STEP_MINUTES = 30
-INTROSPECTION = ("__schema", "__type")
+INTROSPECTION = {"__schema": "__Schema", "__type": "__Type"}  # the fields and their types
 
 
 @dataclass(frozen=True)
@@ -257,20 +257,21 @@ class _Walk:
             return _ALIASED_LEAF if node.alias else _LEAF
         alias = 1 if node.alias else 0
         name = node.name.value
+        if name in INTROSPECTION:  # its depth is MaxIntrospectionDepthRule's to judge
+            self.introspects = True
+            inner = self.selections(node.selection_set, self.schema.get_type(INTROSPECTION[name]))
+            return _Size(1, alias + inner.aliases, 1, 1 + inner.cost)
         definition = (
             parent.fields.get(name)
             if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
             else None
         )
-        if name in INTROSPECTION:
-            self.introspects = True
         if definition is None:  # validation refuses it
             inner = self.selections(node.selection_set, None)
             return _Size(1 + inner.depth, alias + inner.aliases, 1, 1 + inner.cost)
         inner = self.selections(node.selection_set, get_named_type(definition.type))
-        depth = 1 if name in INTROSPECTION else 1 + inner.depth
         items = self.items(node, paged="first" in definition.args)
-        return _Size(depth, alias + inner.aliases, 1, 1 + items * inner.cost)
+        return _Size(1 + inner.depth, alias + inner.aliases, 1, 1 + items * inner.cost)
 
     def items(self, node: FieldNode, *, paged: bool) -> int:
         """How many times a field's selection may be returned."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import parse
+from graphql import get_introspection_query, parse
 
 from bookit_graphql.config import ConfigError, Settings
 from bookit_graphql.limits import Limits, check
@@ -123,6 +123,17 @@ def test_the_whole_contract_document_parses_within_the_token_limit() -> None:
     source = (DOCUMENT.loc.source.body if DOCUMENT.loc else "") or ""
     document = parse(source, **LIMITS.parse_options)  # type: ignore[arg-type]
     assert check(schema._schema, document, CONTRACT_VARIABLES, LIMITS) == []
+
+
+def test_graphiql_introspection_passes() -> None:
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    assert check(schema._schema, parse(query), {}, LIMITS) == []
 
 
 def test_realistic_nesting_passes() -> None:
