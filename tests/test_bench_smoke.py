@@ -1,0 +1,129 @@
+"""The benchmark's reads, once each in-process: their SQL statements stay few and flat.
+
+Not a benchmark: a CI check (a few seconds) that an N+1 fails, that a page of
+50 costs the statements a page of 5 does, and that bench/baseline.py still
+answers exactly what BookIt answers, so the benchmark compares like with like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import pytest
+from sqlalchemy import event
+
+from bench import documents
+from bench.baseline import Baseline
+from bookit_graphql import demo
+from bookit_graphql.app import create_app
+from bookit_graphql.config import Settings
+from bookit_graphql.db import libpq_url, migrate
+from tests.conftest import SECRET, StatementCounter
+
+SCALE = 0.3  # 300 users, 60 services, 6,000 bookings, 2,400 reviews: pages of 50 are full
+TODAY = date(2026, 11, 25)
+
+# What each read costs at any page size (BookIt; the baseline is one statement each).
+# S1: the page and its totalCount. S2: the caller's session, the page, totalCount,
+# then one batch each of services, users and reviews. S3: the service, one batch
+# of review pages, one batch of authors.
+EXPECTED = {"S1": 2, "S2": 6, "S3": 3}
+
+
+@dataclass
+class Bench:
+    client: httpx.AsyncClient
+    counter: StatementCounter
+    baseline: Baseline
+    admin_token: str
+    detail_id: str
+
+    def request(self, name: str, size: int) -> tuple[dict[str, Any], str | None]:
+        if name == "S1":
+            return documents.body(documents.SERVICES, "Services", {"first": size}), None
+        if name == "S2":
+            body = documents.body(documents.BOOKINGS, "Bookings", {"first": size})
+            return body, self.admin_token
+        variables = {"id": self.detail_id, "reviewsFirst": size}
+        return documents.body(documents.SERVICE, "Service", variables), None
+
+    async def bookit(self, name: str, size: int) -> tuple[dict[str, Any], int]:
+        """BookIt's answer and the statements it sent."""
+        body, token = self.request(name, size)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.counter.count = 0
+        self.counter.statements.clear()
+        response = await self.client.post("/graphql", json=body, headers=headers)
+        answer: dict[str, Any] = response.json()
+        assert "errors" not in answer, answer
+        return answer, self.counter.count
+
+    async def raw(self, name: str, size: int) -> dict[str, Any]:
+        body, token = self.request(name, size)
+        operation = self.baseline.operations[str(body["operationName"])]
+        variables = body["variables"]
+        assert isinstance(variables, dict)
+        answer: dict[str, Any] = orjson.loads(
+            await operation(variables, f"Bearer {token}" if token else None)
+        )
+        return answer
+
+
+@pytest.fixture(scope="module")
+async def bench(make_database: Any) -> AsyncIterator[Bench]:
+    # given the demo data set, small, on a database of its own
+    url: str = make_database()
+    migrate(url)
+    loaded = await demo.load(url, bcrypt_rounds=4, seed=3, scale=SCALE, today=TODAY)
+    with psycopg.connect(libpq_url(url)) as connection:
+        row = connection.execute(
+            "SELECT id::text FROM services WHERE is_active ORDER BY review_count DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    app = create_app(Settings(secret_key=SECRET, bcrypt_rounds=4), url)
+    counter = StatementCounter()
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", counter)
+    baseline = Baseline(libpq_url(url), SECRET, bcrypt_rounds=4)
+    await baseline.pool.open()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bookit.test") as client:
+        credentials = {"email": loaded.admin.email, "password": loaded.admin.password}
+        login = documents.body(documents.LOGIN, "Login", {"input": credentials})
+        token = (await client.post("/graphql", json=login)).json()["data"]["login"]
+        yield Bench(client, counter, baseline, token["accessToken"], row[0])
+    await baseline.pool.close()
+    await app.state.engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["S1", "S2", "S3"])
+async def test_a_read_costs_the_same_statements_for_5_items_as_for_50(
+    bench: Bench, name: str
+) -> None:
+    # when the read asks for 5, then for 50 items
+    small, small_cost = await bench.bookit(name, 5)
+    large, large_cost = await bench.bookit(name, 50)
+
+    # then both pages are full, and cost the same few statements
+    assert len(_edges(small)) == 5
+    assert len(_edges(large)) == 50
+    assert small_cost == large_cost == EXPECTED[name], bench.counter.statements
+
+
+@pytest.mark.parametrize("name", ["S1", "S2", "S3"])
+async def test_the_baseline_answers_what_bookit_answers(bench: Bench, name: str) -> None:
+    for size in (5, 50):
+        bookit, _ = await bench.bookit(name, size)
+        assert await bench.raw(name, size) == bookit
+
+
+def _edges(answer: dict[str, Any]) -> list[Any]:
+    data = answer["data"]
+    connection = data.get("services") or data.get("bookings") or data["service"]["reviews"]
+    edges: list[Any] = connection["edges"]
+    return edges
