@@ -163,22 +163,24 @@ class _Walk:
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
+        self.given = variables
+        self.variables: Mapping[str, Any] = variables
         self.sized: dict[str, _Size] = {}
+        # the sizes of fragments, per set of variable defaults (operations may differ in them)
+        self.memos: dict[tuple[tuple[str, object], ...], dict[str, _Size]] = {}
         self.entered: set[str] = set()  # fragments being sized: a cycle counts nothing
         self.introspects = False
-        defaults = {
-            definition.variable.name.value: _literal(definition.default_value)
-            for operation in self.operations
-            for definition in operation.variable_definitions or ()
-            if definition.default_value is not None
-        }
-        self.variables = {**defaults, **variables}
 
     def all(self) -> None:
         for operation in self.operations:
             self.directives(operation)
+            defaults: dict[str, object] = {}
             for variable in operation.variable_definitions or ():
                 self.directives(variable)
+                if variable.default_value is not None:
+                    defaults[variable.variable.name.value] = _literal(variable.default_value)
+            self.variables = {**defaults, **self.given}
+            self.sized = self.memos.setdefault(tuple(sorted(defaults.items())), {})
             root = self.schema.get_root_type(operation.operation)
             self.operation(operation, self.selections(operation.selection_set, root))
         for name in self.fragments:  # unused ones too: validation reads them all
@@ -280,10 +282,10 @@ class _Walk:
             return self.slots(arguments)
         if not paged:
             return 1
-        first = self.value(arguments.get("first"))
-        if isinstance(first, int) and not isinstance(first, bool):
-            return min(max(first, 0), MAX_PAGE_SIZE)  # the resolver refuses the rest
-        return DEFAULT_PAGE_SIZE
+        first = _integer(self.value(arguments.get("first")))
+        if first is None:
+            return DEFAULT_PAGE_SIZE
+        return min(max(first, 0), MAX_PAGE_SIZE)  # the resolver refuses the rest
 
     def slots(self, arguments: Mapping[str, Any]) -> int:
         window = MAX_WINDOW
@@ -294,16 +296,23 @@ class _Walk:
         except (ValueError, TypeError):  # malformed or naive: the scalar refuses it later
             window = MAX_WINDOW
         window = min(max(window, timedelta(0)), MAX_WINDOW)
-        step = self.value(arguments.get("stepMinutes"))
-        if not isinstance(step, int) or isinstance(step, bool):
-            step = DEFAULT_STEP_MINUTES
-        step = min(max(step, MIN_MINUTES), MAX_MINUTES)
+        step = _integer(self.value(arguments.get("stepMinutes")))
+        step = min(max(step or DEFAULT_STEP_MINUTES, MIN_MINUTES), MAX_MINUTES)
         return int(window / timedelta(minutes=step)) + 1
 
     def value(self, node: object) -> object:
         if isinstance(node, VariableNode):
             return self.variables.get(node.name.value)
         return _literal(node)
+
+
+def _integer(value: object) -> int | None:
+    """`value` as GraphQL's Int takes it (a JSON 100.0 is 100), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) else None
 
 
 def _literal(node: object) -> object:

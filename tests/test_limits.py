@@ -100,6 +100,13 @@ HOSTILE: dict[str, tuple[str, dict[str, Any], str]] = {
         {},
         "cost",
     ),
+    "page size as a float": (NESTED_PAGES, {"first": 100.0}, "cost"),
+    "page size as a default": (
+        "query A($first: Int = 1) { __typename } "
+        + NESTED_PAGES.replace("query(", "query B(").replace("Int)", "Int = 100)"),
+        {},
+        "cost",
+    ),
     "slots of 50 services": (SLOTS_OF_EVERY_SERVICE, {"first": 50}, "cost"),
     "fragment bomb": (fragment_bomb(40), {}, "fields"),
     "circular introspection": (
