@@ -80,6 +80,8 @@ class Event:
     user_id: uuid.UUID
     booking: dict[str, Any]
     occurred_at: datetime
+    # What the subscribers of this process share about the event (subscriptions.py).
+    related: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_row(cls, row: Any) -> Event:

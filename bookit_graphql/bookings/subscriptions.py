@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Any
 
 import strawberry
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
 from bookit_graphql.bookings.events import EVENT_COLUMNS, PAGE, Event, EventHub, Filter
 from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
 from bookit_graphql.bookings.types import Booking
+from bookit_graphql.catalog.loaders import ServicesByIdLoader
+from bookit_graphql.catalog.models import Service
 from bookit_graphql.context import Context
 from bookit_graphql.errors import NotFound, ServiceUnavailable
 from bookit_graphql.pagination import decode_cursor, encode_cursor
 from bookit_graphql.permissions import Role, authenticated
 from bookit_graphql.scalars import parse_id
+from bookit_graphql.users.loaders import UsersByIdLoader
+from bookit_graphql.users.models import User
 
 # Close code for a subscriber that could not keep up (RFC 6455 "try again later").
 TOO_SLOW = 1013
@@ -101,7 +108,7 @@ class BookingSubscriptions:
             if last is not None:
                 async for event in _replay(context, after=last, accepts=accepts):
                     last = event.id
-                    context.clear_loaders()
+                    await _fresh_loaders(context, event)
                     yield BookingChange.from_event(event)
             while True:
                 queued = await subscriber.queue.get()
@@ -111,10 +118,45 @@ class BookingSubscriptions:
                 if last is not None and queued.id <= last:
                     continue
                 last = queued.id
-                context.clear_loaders()  # a new event: fresh reads of service, user, review
+                await _fresh_loaders(context, queued)
                 yield BookingChange.from_event(queued)
         finally:
             hub.unsubscribe(subscriber)
+
+
+async def _fresh_loaders(context: Context, event: Event) -> None:
+    """Forget what the loaders hold, and prime them with the event's service, user and review.
+
+    Those rows are read once per event for all of this process's subscribers
+    (the first one to get the event reads them), not once per subscriber: with
+    1,000 subscribers that was 3,000 statements per change. If the read fails,
+    the loaders read for themselves, as before.
+    """
+    from bookit_graphql.reviews.loaders import ReviewsByBookingIdLoader  # reviews builds on us
+
+    context.clear_loaders()
+    task = event.related.get("rows")
+    if task is None:
+        task = event.related["rows"] = asyncio.ensure_future(_related(context, event))
+    try:
+        service, user, review = await asyncio.shield(task)
+    except (SQLAlchemyError, OSError):
+        return
+    if service is not None:
+        context.loader(ServicesByIdLoader).prime(event.service_id, service)
+    if user is not None:
+        context.loader(UsersByIdLoader).prime(event.user_id, user)
+    context.loader(ReviewsByBookingIdLoader).prime(event.booking_id, review)
+
+
+async def _related(context: Context, event: Event) -> tuple[Service | None, User | None, Any]:
+    from bookit_graphql.reviews.models import Review
+
+    async with context.session_factory() as session:
+        service = await session.get(Service, event.service_id)
+        user = await session.get(User, event.user_id)
+        review = await session.scalar(select(Review).where(Review.booking_id == event.booking_id))
+    return service, user, review
 
 
 async def _replay(context: Context, *, after: int, accepts: Filter) -> AsyncGenerator[Event, None]:
