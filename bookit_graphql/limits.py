@@ -16,8 +16,9 @@ operations once, each fragment once, and refuses:
 - cost: more than `max_cost`, an upper bound on the values in the response. A
   field costs 1; a list that takes `first` (default 20, at most 100) multiplies
   the cost of its selection by the page size that the operation asks for, with
-  the request's variables; `availableSlots` by the number of slots that its
-  window and step allow.
+  the request's variables (a size out of range lists nothing: its resolver
+  refuses it); `availableSlots` by the number of slots that its window and step
+  allow.
 
 Each refusal is a QueryTooComplex, which errors.py turns into QUERY_TOO_COMPLEX.
 """
@@ -285,7 +286,8 @@ class _Walk:
         first = _integer(self.value(arguments.get("first")))
         if first is None:
             return DEFAULT_PAGE_SIZE
-        return min(max(first, 0), MAX_PAGE_SIZE)  # the resolver refuses the rest
+        # out of range, the field is BAD_USER_INPUT (as the contract says) and lists nothing
+        return first if 0 <= first <= MAX_PAGE_SIZE else 0
 
     def slots(self, arguments: Mapping[str, Any]) -> int:
         window = MAX_WINDOW

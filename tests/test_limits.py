@@ -192,6 +192,11 @@ async def test_a_query_under_the_limits_runs(client: httpx.AsyncClient) -> None:
         "/graphql", json={"query": NESTED_PAGES, "variables": {"first": 5}}
     )
     assert response.json() == {"data": {"services": {"edges": []}}}
+    # a page size out of range is the contract's BAD_USER_INPUT, not a cost
+    too_big = await client.post(
+        "/graphql", json={"query": NESTED_PAGES, "variables": {"first": 101}}
+    )
+    assert codes(too_big.json()) == ["BAD_USER_INPUT"]
 
 
 async def test_a_batch_is_refused(client: httpx.AsyncClient) -> None:
