@@ -86,7 +86,7 @@ class RateLimiter:
             log.times.append(now)
         if now >= self._next_sweep or len(self._logs) > self.max_keys:
             self._sweep(now)
-        return Attempt(self, [key for key, _ in limits], now)
+        return Attempt(self, now)
 
     def forget(self, key: Key, at: float) -> None:
         log = self._logs.get(key)
@@ -109,7 +109,6 @@ class RateLimiter:
 @dataclass(frozen=True)
 class Attempt:
     limiter: RateLimiter
-    keys: list[Key]
     at: float
 
     def take_back(self, key: Key) -> None:
@@ -126,7 +125,7 @@ def _account(field: str, settings: Settings, arguments: dict[str, Any]) -> tuple
         claims = tokens.decode(settings, arguments["refresh_token"], kind="refresh")
     except InvalidToken:
         return None  # refused anyway; only the address pays for it
-    return ("refreshToken", claims.session_id), settings.rate_limit_refresh
+    return ("refresh_token", claims.session_id), settings.rate_limit_refresh
 
 
 class RateLimit(FieldExtension):
