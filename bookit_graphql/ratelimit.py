@@ -13,8 +13,8 @@ longer than one window after the attempts stop.
                                                token whose signature verifies (so a
                                                forged one cannot spend a victim's)
 
-The counts live in this process's memory: with N instances behind a load
-balancer, a client may make up to N times as many attempts (SECURITY.md).
+The counts live in this process's memory: with N server processes (instances
+or workers), a client may make up to N times as many attempts (SECURITY.md).
 """
 
 from __future__ import annotations
