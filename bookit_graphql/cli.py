@@ -6,16 +6,21 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bookit_graphql.config import ConfigError, Settings
 from bookit_graphql.db import migrate
 from bookit_graphql.errors import BookItError
 from bookit_graphql.logs import configure_logging
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 log = logging.getLogger("bookit")
 
@@ -43,18 +48,39 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     # uvicorn re-raises the SIGTERM it caught once it has shut down; as an
     # exception it unwinds through `database`, which stops the embedded server.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 10,
+    }
     with database(settings) as url:
         migrate(url)
-        log.info("serving", extra={"fields": {"url": f"http://{host}:{port}/graphql"}})
-        uvicorn.run(
-            create_app(settings, url),
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-            proxy_headers=True,
-            timeout_graceful_shutdown=10,
+        log.info(
+            "serving",
+            extra={"fields": {"url": f"http://{host}:{port}/graphql", "workers": args.workers}},
         )
+        if args.workers > 1:
+            # Each worker builds its own app (engine, listener) from the environment:
+            # the database this process found or started, and its secret key.
+            os.environ["DATABASE_URL"] = url
+            os.environ["SECRET_KEY"] = settings.secret_key
+            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
+        else:
+            uvicorn.run(create_app(settings, url), **options)
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process of `bookit serve --workers N`."""
+    from bookit_graphql.app import create_app
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    if settings.database_url is None:
+        raise ConfigError("a worker needs DATABASE_URL (set by `bookit serve`)")
+    return create_app(settings, settings.database_url)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -121,6 +147,16 @@ def _scale(value: str) -> float:
     return scale
 
 
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= 64:
+        raise argparse.ArgumentTypeError("a whole number from 1 to 64")
+    return workers
+
+
 def export_schema(settings: Settings, args: argparse.Namespace) -> None:
     from bookit_graphql.schema import schema
 
@@ -134,6 +170,12 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help="migrate and serve the API")
     p.add_argument("--host", help="address to listen on (BOOKIT_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (BOOKIT_PORT, default 8000)")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes (default 1); each has its own pool and event listener",
+    )
     p.set_defaults(run=serve)
     p = commands.add_parser("migrate", help="migrate the database to head")
     p.set_defaults(run=run_migrate)
