@@ -43,6 +43,8 @@ def _ratio(results: dict[str, Any], name: str) -> float | None:
     pair = results.get(name, {})
     if "bookit" not in pair or "baseline" not in pair or not pair["baseline"].get("rps"):
         return None
+    if "failed" in pair["bookit"]:
+        return None
     return float(pair["bookit"]["rps"] / pair["baseline"]["rps"])
 
 
@@ -58,6 +60,9 @@ def table(output: dict[str, Any]) -> str:
             continue
         ratio = _ratio(results, name)
         for server, found in results[name].items():
+            if "failed" in found:
+                rows.append(f"| {name} | {server} | failed: {found['failed']} | | | | | | |")
+                continue
             busy = found.get("core_busy_pct", [])
             rows.append(
                 f"| {name} | {server} | {found['rps']:,.0f} | {found['p50_ms']:.1f} | "
@@ -78,6 +83,8 @@ def details(output: dict[str, Any]) -> str:
                      "| S1 req/s in storm | logins/s | login p50 ms | login p99 ms |")  # fmt: skip
         parts.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for server, found in results["L1"].items():
+            if "failed" in found:
+                continue
             alone, logins = found["alone"], found["logins"]
             parts.append(
                 f"| {server} | {alone['p99_ms']:.1f} | {found['p99_ms']:.1f} | "
@@ -86,7 +93,7 @@ def details(output: dict[str, Any]) -> str:
             )
         parts.append("")
     if "W1" in results:
-        errors = {s: f["graphql_errors"] for s, f in results["W1"].items()}
+        errors = {s: f.get("graphql_errors") for s, f in results["W1"].items()}
         parts.append(f"**W1** requests answered with an error (should be 0): {errors}.\n")
     if "W2" in results:
         parts.append("**W2**, per server: winners per round (must be 1 each), losers' latency:\n")
@@ -94,6 +101,9 @@ def details(output: dict[str, Any]) -> str:
                      "losers p50 ms | losers p99 ms | winner p50 ms | ms per round |")  # fmt: skip
         parts.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
         for server, found in results["W2"].items():
+            if "failed" in found:
+                parts.append(f"| {server} | failed: {found['failed']} | | | | | | |")
+                continue
             winners = sorted(set(found["winners_per_round"]))
             parts.append(
                 f"| {server} | {found['rounds']} x {found['bookers']} | "
@@ -102,7 +112,9 @@ def details(output: dict[str, Any]) -> str:
                 f"{found['winner_p50_ms']:.1f} | {found['round_ms']:.0f} |"
             )
         parts.append("")
-    if "F1" in results:
+    if "F1" in results and "failed" in results["F1"]["bookit"]:
+        parts.append(f"**F1** failed: {results['F1']['bookit']['failed']}\n")
+    elif "F1" in results:
         found = results["F1"]["bookit"]
         parts.append(
             f"**F1**, BookIt only (the baseline has no subscriptions): {found['subscribers']:,} "
@@ -155,7 +167,7 @@ def targets(output: dict[str, Any]) -> str:
             f"| statements per request constant in page size | 5 vs 50 items, see below | "
             f"{'yes' if flat else 'no'} |"
         )
-    if "L1" in results:
+    if "L1" in results and "failed" not in results["L1"]["bookit"]:
         factor = results["L1"]["bookit"]["p99_factor"]
         verdict = "yes" if factor is not None and factor < 2 else "no"
         rows.append(f"| L1 raises S1's p99 by less than 2x | {factor}x | {verdict} |")
@@ -210,3 +222,18 @@ def save(output: dict[str, Any], *, write_doc: bool) -> Path:
         DOC.parent.mkdir(parents=True, exist_ok=True)
         DOC.write_text(markdown(output))
     return path
+
+
+def main() -> None:
+    """`python -m bench.report [RESULTS.json]`: docs/benchmarks.md again from a run's results
+    (the newest by default), e.g. after editing bench/analysis.md."""
+    import sys
+
+    given = sys.argv[1:]
+    path = Path(given[0]) if given else max(RESULTS.glob("*.json"))
+    DOC.write_text(markdown(json.loads(path.read_text())))
+    print(f"wrote {DOC} from {path}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

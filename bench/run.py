@@ -95,7 +95,11 @@ class Bench:
         """Run a scenario, with the server's RSS, the cores' load and the statements."""
         self.statements.reset()
         before_cpu = psutil.cpu_times(percpu=True)
-        found = runner()
+        try:
+            found = runner()
+        except Exception as failure:  # one broken scenario must not lose the others
+            print(f"  {name:<3} {server.name:<8} FAILED: {failure!r}", flush=True)  # noqa: T201
+            return {"failed": repr(failure)}
         after_cpu = psutil.cpu_times(percpu=True)
         settle(found)
         every, queries = self.statements.counts()
