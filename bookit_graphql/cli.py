@@ -55,6 +55,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         "access_log": False,
         "proxy_headers": True,
         "timeout_graceful_shutdown": 10,
+        # A WebSocket message carries one document: the same cap as an HTTP body.
+        "ws_max_size": settings.max_body_bytes,
     }
     with database(settings) as url:
         migrate(url)
