@@ -54,7 +54,11 @@ class Tally:
 
     def record(self, response: httpx.Response) -> dict[str, Any] | None:
         """The response's data if it succeeded; otherwise count how it failed."""
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            self.unexpected.append(f"{response.status_code} not JSON: {response.text[:300]}")
+            return None
         codes = [error["extensions"]["code"] for error in body.get("errors") or []]
         if response.status_code == 200 and not codes:
             data: dict[str, Any] = body["data"]
@@ -105,10 +109,15 @@ async def test_terminated_connections_lose_no_acknowledged_write(
     stop = asyncio.Event()
     terminated = 0
 
-    async def writer(number: int) -> None:
-        async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
+    tokens = []
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
+        for number in range(6):
             account = (await register(client, f"w{number}-{run}@example.com")).json()
-            token = account["data"]["register"]["accessToken"]
+            tokens.append(account["data"]["register"]["accessToken"])
+
+    async def writer(number: int) -> None:
+        token = tokens[number]
+        async with httpx.AsyncClient(base_url=server.base, timeout=10) as client:
             attempt = 0
             while not stop.is_set():
                 attempt += 1
