@@ -8,56 +8,22 @@ pinned by tests/http_audit/package-lock.json and installed here on first use.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.node import node, npm_ci
 
 AUDIT_DIR = Path(__file__).parent / "http_audit"
-INSTALL_TIMEOUT = 300
 AUDIT_TIMEOUT = 120
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(
-            f"`{name}` is not on PATH: the GraphQL-over-HTTP audit needs Node.js (>= 18) and npm",
-            pytrace=False,
-        )
-    return path
-
-
-def installed() -> bool:
-    """Whether node_modules holds the graphql-http version that the lock file pins."""
-    lock = json.loads((AUDIT_DIR / "package-lock.json").read_text())
-    pinned = lock["packages"]["node_modules/graphql-http"]["version"]
-    manifest = AUDIT_DIR / "node_modules" / "graphql-http" / "package.json"
-    return manifest.is_file() and json.loads(manifest.read_text())["version"] == pinned
-
-
 def install_audit_suite() -> None:
-    if installed():
-        return
-    done = subprocess.run(
-        [tool("npm"), "ci", "--no-audit", "--no-fund"],
-        cwd=AUDIT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(
-            f"npm ci in {AUDIT_DIR} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}",
-            pytrace=False,
-        )
+    npm_ci(AUDIT_DIR, ("graphql-http",))
 
 
 def run_audits(endpoint: str) -> list[dict[str, str]]:
     done = subprocess.run(
-        [tool("node"), "audit.mjs", endpoint],
+        [node(), "audit.mjs", endpoint],
         cwd=AUDIT_DIR,
         capture_output=True,
         text=True,

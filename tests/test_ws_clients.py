@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,11 +30,12 @@ from tests.bookings.support import at, booked
 from tests.bookings.wsclient import BOOKING_CHANGES, Socket
 from tests.conftest import SECRET, Server, free_port, wait_until_healthy
 from tests.helpers import register
+from tests.node import node as node_binary
+from tests.node import npm_ci
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
 CLIENT_DIR = Path(__file__).parent / "ws_client"
-INSTALL_TIMEOUT = 300
 CLIENT_TIMEOUT = 20
 SETTLE = 0.3  # seconds for the server to register a subscription it was just sent
 LEGACY = "graphql-ws"
@@ -44,45 +44,11 @@ LEGACY = "graphql-ws"
 # ---------------------------------------------------------------- Node and npm
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(
-            f"`{name}` is not on PATH: the graphql-ws client tests need Node.js (>= 20) and npm",
-            pytrace=False,
-        )
-    return path
-
-
-def installed() -> bool:
-    """Whether node_modules holds the versions that the lock file pins."""
-    lock = json.loads((CLIENT_DIR / "package-lock.json").read_text())
-    for package in ("graphql", "graphql-ws", "ws"):
-        pinned = lock["packages"][f"node_modules/{package}"]["version"]
-        manifest = CLIENT_DIR / "node_modules" / package / "package.json"
-        if not manifest.is_file() or json.loads(manifest.read_text())["version"] != pinned:
-            return False
-    return True
-
-
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node binary, once the client's npm packages are installed."""
-    if not installed():
-        done = subprocess.run(
-            [tool("npm"), "ci", "--no-audit", "--no-fund"],
-            cwd=CLIENT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(
-                f"npm ci in {CLIENT_DIR} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}",
-                pytrace=False,
-            )
-    return tool("node")
+    npm_ci(CLIENT_DIR, ("graphql", "graphql-ws", "ws"))
+    return node_binary()
 
 
 class NodeSubscriber:
@@ -169,6 +135,7 @@ def servers(
                 "BCRYPT_ROUNDS": "4",
                 "BOOKIT_PORT": str(port),
                 "LOG_LEVEL": "WARNING",
+                "BOOKIT_RATE_LIMIT": "off",
                 **extra,
             }
             log = folder / f"{name}.log"
