@@ -110,6 +110,7 @@ class ServiceUnavailable(BookItError):
 
 
 HTTP_STATUS = {"SERVICE_UNAVAILABLE": 503, "RATE_LIMITED": 429}
+SERVICE_RETRY_AFTER = 5  # seconds a client waits before retrying a 503
 
 # graphql-core's parser ends the errors of its limits (tokens, comments, source
 # length, nesting) so: the document is too big, not malformed.

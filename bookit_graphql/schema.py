@@ -22,7 +22,7 @@ from bookit_graphql.catalog.mutations import CatalogMutations
 from bookit_graphql.catalog.queries import CatalogQueries
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
-from bookit_graphql.errors import HTTP_STATUS, coded
+from bookit_graphql.errors import HTTP_STATUS, SERVICE_RETRY_AFTER, coded
 from bookit_graphql.limits import Limits, QueryLimits
 from bookit_graphql.ratelimit import rate_limited
 from bookit_graphql.reviews.mutations import ReviewMutations
@@ -75,6 +75,8 @@ class ContractErrors(SchemaExtension):
                 if code in HTTP_STATUS:
                     context.response.status_code = HTTP_STATUS[code]
             waits = [e.get("retryAfter", 60) for e in extensions if e.get("code") == "RATE_LIMITED"]
+            if "SERVICE_UNAVAILABLE" in codes:
+                waits.append(SERVICE_RETRY_AFTER)
             if waits:
                 context.response.headers["Retry-After"] = str(max(waits))
 

@@ -33,6 +33,7 @@ from bookit_graphql.bookings.events import EventHub, Watch
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import (
+    SERVICE_RETRY_AFTER,
     BookItError,
     InvalidToken,
     QueryTooComplex,
@@ -59,7 +60,7 @@ def error_response(status: int, error: BookItError | str, *, code: str = "") -> 
     body = {"errors": [{"message": message, "extensions": extensions}]}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status == 503:
-        headers["Retry-After"] = "5"
+        headers["Retry-After"] = str(SERVICE_RETRY_AFTER)
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
