@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from bookit_graphql.errors import BadUserInput
+
 ROOT = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
@@ -52,8 +54,13 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+MAX_SEARCH = 200  # characters of a filter's `q`
+
+
 def contains_pattern(text: str) -> str:
     """An ILIKE pattern matching `text` anywhere, its wildcards taken literally."""
+    if len(text) > MAX_SEARCH:
+        raise BadUserInput(f"A search is at most {MAX_SEARCH} characters.", field="q")
     escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 

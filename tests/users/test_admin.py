@@ -65,6 +65,9 @@ async def test_users_filters(client: httpx.AsyncClient, database_url: str) -> No
     assert await emails({"q": "ZULU"}) == {"zed@example.com"}
     assert await emails({"q": "%_"}) == {"amy@example.com"}  # wildcards are literal
     assert await emails({"role": "ADMIN"}) == {"admin@example.com"}
+    too_long = await gql(client, USERS, {"filter": {"q": "x" * 201}}, token=token)
+    assert codes(too_long) == ["BAD_USER_INPUT"]
+    assert too_long["errors"][0]["extensions"]["field"] == "q"
     assert await emails({"role": "USER", "isActive": True}) == {
         "zed@example.com",
         "amy@example.com",
