@@ -143,34 +143,38 @@ class Server:
         return self.process.returncode
 
 
+def spawn_server(
+    database_url: str, folder: Path, log_name: str | None = None, **extra_env: str
+) -> Server:
+    """Start `bookit serve` on the test database (without waiting for it to be up)."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET,
+        "BCRYPT_ROUNDS": "4",
+        "BOOKIT_PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "BOOKIT_RATE_LIMIT": "off",
+        **extra_env,
+    }
+    log = folder / (log_name or f"server-{port}.log")
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bookit_graphql", "serve"], env=env, stdout=output, stderr=output
+        )
+    return Server(f"http://127.0.0.1:{port}", process, log)
+
+
 @pytest.fixture
 def start_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Starts `bookit serve` processes on the test database; stops them by pid."""
     started: list[Server] = []
 
     def start(log_name: str | None = None, **extra_env: str) -> Server:
-        port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": SECRET,
-            "BCRYPT_ROUNDS": "4",
-            "BOOKIT_PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-            "BOOKIT_RATE_LIMIT": "off",
-            **extra_env,
-        }
-        log = tmp_path / (log_name or f"server-{port}.log")
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bookit_graphql", "serve"],
-                env=env,
-                stdout=output,
-                stderr=output,
-            )
-        server = Server(f"http://127.0.0.1:{port}", process, log)
+        server = spawn_server(database_url, tmp_path, log_name, **extra_env)
         started.append(server)
-        wait_until_healthy(server.base, process, log)
+        wait_until_healthy(server.base, server.process, server.log)
         return server
 
     yield start

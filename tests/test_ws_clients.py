@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +25,7 @@ from bookit_graphql.catalog.models import Service
 from bookit_graphql.db import create_engine, create_session_factory
 from tests.bookings.support import at, booked
 from tests.bookings.wsclient import BOOKING_CHANGES, Socket
-from tests.conftest import SECRET, Server, free_port, wait_until_healthy
+from tests.conftest import Server, spawn_server, wait_until_healthy
 from tests.helpers import register
 from tests.node import node as node_binary
 from tests.node import npm_ci
@@ -127,26 +124,7 @@ def servers(
     started: dict[str, Server] = {}
     try:
         for name, extra in (("default", {}), ("configured", CONFIGURED)):
-            port = free_port()
-            env = {
-                **os.environ,
-                "DATABASE_URL": database_url,
-                "SECRET_KEY": SECRET,
-                "BCRYPT_ROUNDS": "4",
-                "BOOKIT_PORT": str(port),
-                "LOG_LEVEL": "WARNING",
-                "BOOKIT_RATE_LIMIT": "off",
-                **extra,
-            }
-            log = folder / f"{name}.log"
-            with log.open("wb") as output:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "bookit_graphql", "serve"],
-                    env=env,
-                    stdout=output,
-                    stderr=output,
-                )
-            started[name] = Server(f"http://127.0.0.1:{port}", process, log)
+            started[name] = spawn_server(database_url, folder, f"{name}.log", **extra)
         for server in started.values():
             wait_until_healthy(server.base, server.process, server.log)
         yield started
