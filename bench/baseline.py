@@ -53,9 +53,8 @@ def iso(column: str) -> str:
 
 
 def cursor(*columns: str) -> str:
-    """SQL for BookIt's cursor: unpadded base64url of a compact JSON list of strings."""
-    parts = " || '\",\"' || ".join(columns)
-    raw = f"convert_to('[\"' || {parts} || '\"]', 'UTF8')"
+    """SQL for BookIt's cursor: unpadded base64url of a JSON list of strings."""
+    raw = f"convert_to(json_build_array({', '.join(columns)})::text, 'UTF8')"
     return f"rtrim(translate(replace(encode({raw}, 'base64'), E'\\n', ''), '+/', '-_'), '=')"
 
 
@@ -64,8 +63,7 @@ def service_fields(s: str) -> str:
         f"'id', {s}.id, 'title', {s}.title, 'description', {s}.description, "
         f"'price', {s}.price::text, 'durationMinutes', {s}.duration_minutes, "
         f"'isActive', {s}.is_active, "
-        f"'averageRating', CASE WHEN {s}.review_count > 0 THEN "
-        f"round({s}.rating_total::float8 / {s}.review_count * 100) / 100 END, "
+        f"'averageRating', round({s}.rating_total::numeric / nullif({s}.review_count, 0), 2), "
         f"'reviewCount', {s}.review_count, "
         f"'createdAt', {iso(f'{s}.created_at')}, 'updatedAt', {iso(f'{s}.updated_at')}"
     )

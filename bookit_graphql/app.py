@@ -81,6 +81,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.view = view
     app.state.engine = engine
     app.state.hub = hub
     app.state.session_factory = create_session_factory(engine)

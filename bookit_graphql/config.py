@@ -74,6 +74,7 @@ class Settings:
     jwt_issuer: str = "bookit"
     jwt_audience: str = "bookit-api"
     field_suggestions: bool = True  # "Did you mean ...?" in error messages
+    compiled_reads: bool = True  # compiled.py: hot reads built as JSON by one SQL statement
     # Query limits (bookit_graphql/limits.py); SECURITY.md says why these numbers.
     max_depth: int = 12
     max_aliases: int = 30
@@ -121,6 +122,7 @@ class Settings:
                 graphiql=_flag(environ.get("BOOKIT_GRAPHIQL", development_only)),
                 introspection=_flag(environ.get("BOOKIT_INTROSPECTION", development_only)),
                 field_suggestions=_flag(environ.get("BOOKIT_FIELD_SUGGESTIONS", development_only)),
+                compiled_reads=_flag(environ.get("BOOKIT_COMPILED_READS", "on")),
                 legacy_graphql_ws=_flag(environ.get("BOOKIT_LEGACY_GRAPHQL_WS", "false")),
                 max_subscriptions_per_socket=int(environ.get("BOOKIT_MAX_SUBSCRIPTIONS", "20")),
                 subscriber_queue_size=int(environ.get("BOOKIT_SUBSCRIBER_QUEUE", "1000")),

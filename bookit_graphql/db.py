@@ -7,7 +7,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -52,6 +52,18 @@ def sqlalchemy_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+async def read_value(session_factory: async_sessionmaker[AsyncSession], statement: Any) -> Any:
+    """The first column of the statement's first row, or None: one read, in autocommit.
+
+    A single statement needs no transaction around it: this spares the
+    BEGIN and ROLLBACK round trips a session would send.
+    """
+    engine: AsyncEngine = session_factory.kw["bind"]
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return (await connection.execute(statement)).scalar()
 
 
 MAX_SEARCH = 200  # characters of a filter's `q`

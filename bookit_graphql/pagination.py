@@ -35,7 +35,11 @@ def page_size(first: int | None) -> int:
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
-    raw = json.dumps([_plain(value) for value in values], separators=(",", ":"))
+    """Unpadded base64url of a JSON list, spelled as PostgreSQL's `json_build_array()::text`.
+
+    The compiled reads (compiled.py) make the same cursors in SQL.
+    """
+    raw = json.dumps([_plain(value) for value in values], ensure_ascii=False)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -83,6 +87,28 @@ class Page(Generic[R]):
     total_count: Callable[[], Awaitable[int]]
 
 
+def keyset_select(
+    query: Select[Any],
+    *,
+    keys: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
+    descending: bool,
+    limit: int,
+    after: str | None,
+) -> Select[Any]:
+    """`query`'s rows after the cursor `after`, ordered by `keys`: `limit` and one more."""
+    if after is not None:
+        start = decode_cursor(after, [key.type.python_type for key in keys])
+        position = tuple_(*keys)
+        query = query.where(position < tuple_(*start) if descending else position > tuple_(*start))
+    return query.order_by(*ordering(keys, descending)).limit(limit + 1)
+
+
+def ordering(
+    keys: Sequence[ColumnElement[Any] | QueryableAttribute[Any]], descending: bool
+) -> list[ColumnElement[Any]]:
+    return [key.desc() if descending else key.asc() for key in keys]
+
+
 async def keyset_page(
     session: AsyncSession,
     query: Select[Any],
@@ -98,13 +124,8 @@ async def keyset_page(
     Fetches one row more than asked to learn whether another page follows.
     """
     limit = page_size(first)
-    query = query.add_columns(*keys)
-    if after is not None:
-        start = decode_cursor(after, [key.type.python_type for key in keys])
-        position = tuple_(*keys)
-        query = query.where(position < tuple_(*start) if descending else position > tuple_(*start))
-    order = [key.desc() if descending else key.asc() for key in keys]
-    rows = list((await session.execute(query.order_by(*order).limit(limit + 1))).all())
+    page = keyset_select(query, keys=keys, descending=descending, limit=limit, after=after)
+    rows = list((await session.execute(page.add_columns(*keys))).all())
     has_next = len(rows) > limit
     rows = rows[:limit]
     cursors = [encode_cursor(row[-len(keys) :]) for row in rows]

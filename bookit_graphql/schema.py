@@ -20,6 +20,7 @@ from bookit_graphql.bookings.queries import BookingQueries
 from bookit_graphql.bookings.subscriptions import BookingSubscriptions
 from bookit_graphql.catalog.mutations import CatalogMutations
 from bookit_graphql.catalog.queries import CatalogQueries
+from bookit_graphql.compiled import Executor
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import HTTP_STATUS, SERVICE_RETRY_AFTER, coded
@@ -133,6 +134,7 @@ def build_schema(settings: Settings | None = None) -> BookItSchema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        execution_context_class=Executor,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,15 @@ async def app(settings: Settings, database_url: str) -> AsyncIterator[Any]:
     application = create_app(settings, database_url)
     yield application
     await application.state.engine.dispose()
+
+
+@pytest.fixture(params=["compiled", "resolved"])
+def reads(request: pytest.FixtureRequest, app: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test runs twice: reads compiled to SQL (compiled.py), and the resolvers alone."""
+    if request.param == "resolved":
+        view = app.state.view
+        monkeypatch.setattr(view, "settings", replace(view.settings, compiled_reads=False))
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import strawberry
 from strawberry.types import Info
 
 from bookit_graphql.bookings import service
 from bookit_graphql.bookings.types import Booking, BookingConnection, BookingFilter
+from bookit_graphql.compiled import Compiler, Unknown
 from bookit_graphql.context import Context
 from bookit_graphql.permissions import authenticated
 from bookit_graphql.scalars import parse_id
@@ -29,16 +32,25 @@ class BookingQueries:
     ) -> BookingConnection:
         assert info.context.user is not None  # guaranteed by @authenticated
         filter = filter or BookingFilter()
-        page = await service.list_bookings(
-            info.context.session_factory,
+        query = service.bookings_query(
             actor=info.context.user,
             status=filter.status,
             from_=filter.from_,
             to=filter.to,
             service_id=filter.service_id,
             user_id=filter.user_id,
-            first=first,
-            after=after,
+        )
+        with contextlib.suppress(Unknown):
+            if compiler := Compiler.of(info):
+                return await compiler.connection(
+                    query,
+                    keys=service.BOOKING_KEYS,
+                    first=first,
+                    after=after,
+                    as_=BookingConnection,
+                )
+        page = await service.list_bookings(
+            info.context.session_factory, query, first=first, after=after
         )
         return BookingConnection.of(page, Booking.from_row)
 

@@ -174,27 +174,22 @@ def bookings_query(
     return query
 
 
+BOOKING_KEYS = [models.Booking.starts_at, models.Booking.id]
+
+
 async def list_bookings(
     session_factory: async_sessionmaker[AsyncSession],
+    query: Select[Any],
     *,
-    actor: User,
-    status: BookingStatus | None = None,
-    from_: datetime | None = None,
-    to: datetime | None = None,
-    service_id: str | None = None,
-    user_id: str | None = None,
     first: int | None = None,
     after: str | None = None,
 ) -> Page[models.Booking]:
-    """The bookings the actor may see (see `bookings_query`), by start time."""
-    query = bookings_query(
-        actor=actor, status=status, from_=from_, to=to, service_id=service_id, user_id=user_id
-    )
+    """A page of `query` (see bookings_query), by start time."""
     async with session_factory() as session:
         return await keyset_page(
             session,
             query,
-            keys=[models.Booking.starts_at, models.Booking.id],
+            keys=BOOKING_KEYS,
             first=first,
             after=after,
             count=counter(session_factory, query),

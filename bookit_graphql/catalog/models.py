@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import CheckConstraint, DateTime, Numeric, String, Text, func, true
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,6 +38,8 @@ class Service(Base):
 
     @property
     def average_rating(self) -> float | None:
+        """The mean rating, half-up to 2 decimals: as PostgreSQL's round(numeric, 2)."""
         if not self.review_count:
             return None
-        return round(self.rating_total / self.review_count, 2)
+        mean = Decimal(self.rating_total) / self.review_count
+        return float(mean.quantize(Decimal("0.01"), ROUND_HALF_UP))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 import strawberry
@@ -19,6 +20,7 @@ from bookit_graphql.catalog.types import (
     SortDirection,
     TimeSlot,
 )
+from bookit_graphql.compiled import Compiler, Unknown
 from bookit_graphql.context import Context
 from bookit_graphql.scalars import parse_id
 
@@ -39,15 +41,30 @@ class CatalogQueries:
     ) -> ServiceConnection:
         filter = filter or ServiceFilter()
         order = order_by or ServiceOrder(field=ServiceOrderField.CREATED_AT)
-        page = await catalog.list_services(
-            info.context.session_factory,
+        descending = order.direction == SortDirection.DESC
+        query = catalog.services_query(
             viewer=info.context.user,
             q=filter.q,
             price_min=filter.price_min,
             price_max=filter.price_max,
             active=filter.active,
+        )
+        with contextlib.suppress(Unknown):
+            if compiler := Compiler.of(info):
+                keys = catalog.sort_keys(order.field.value)
+                return await compiler.connection(
+                    query,
+                    keys=keys,
+                    descending=descending,
+                    first=first,
+                    after=after,
+                    as_=ServiceConnection,
+                )
+        page = await catalog.list_services(
+            info.context.session_factory,
+            query,
             sort=order.field.value,
-            descending=order.direction == SortDirection.DESC,
+            descending=descending,
             first=first,
             after=after,
         )
@@ -57,10 +74,13 @@ class CatalogQueries:
         description="A service by id; NOT_FOUND if unknown or, for non-admins, inactive."
     )
     async def service(self, info: Info[Context, None], id: strawberry.ID) -> Service | None:
+        service_id, viewer = parse_id(id), info.context.user
+        with contextlib.suppress(Unknown):
+            if compiler := Compiler.of(info):
+                query = catalog.service_query(service_id=service_id, viewer=viewer)
+                return await compiler.one(query, missing=catalog.NO_SUCH_SERVICE, as_=Service)
         async with info.context.session_factory() as session:
-            row = await catalog.get_service(
-                session, service_id=parse_id(id), viewer=info.context.user
-            )
+            row = await catalog.get_service(session, service_id=service_id, viewer=viewer)
         return Service.from_row(row)
 
 

@@ -47,6 +47,8 @@ SORT_KEYS: dict[str, ColumnElement[Any] | QueryableAttribute[Any]] = {
     "rating": RATING,
 }
 
+NO_SUCH_SERVICE = "No such service."
+
 Deletion = Literal["deleted", "deactivated"]
 # What PostgreSQL says when a DELETE would orphan a row that refers to it
 # (bookings.service_id is ON DELETE RESTRICT: 23001; NO ACTION would be 23503).
@@ -80,28 +82,26 @@ def services_query(
     return query
 
 
+def sort_keys(sort: str) -> list[ColumnElement[Any] | QueryableAttribute[Any]]:
+    """The keys services are listed by: `sort` (a key of SORT_KEYS), the id breaking ties."""
+    return [SORT_KEYS[sort], Service.id]
+
+
 async def list_services(
     session_factory: async_sessionmaker[AsyncSession],
+    query: Select[Any],
     *,
-    viewer: User | None,
-    q: str | None = None,
-    price_min: Decimal | None = None,
-    price_max: Decimal | None = None,
-    active: bool | None = None,
     sort: str = "created_at",
     descending: bool = False,
     first: int | None = None,
     after: str | None = None,
 ) -> Page[Service]:
-    """Services filtered and sorted by `sort` (a key of SORT_KEYS), the id breaking ties."""
-    query = services_query(
-        viewer=viewer, q=q, price_min=price_min, price_max=price_max, active=active
-    )
+    """A page of `query` (see services_query), sorted by `sort`."""
     async with session_factory() as session:
         return await keyset_page(
             session,
             query,
-            keys=[SORT_KEYS[sort], Service.id],
+            keys=sort_keys(sort),
             descending=descending,
             first=first,
             after=after,
@@ -109,13 +109,21 @@ async def list_services(
         )
 
 
+def service_query(*, service_id: uuid.UUID | None, viewer: User | None) -> Select[Any]:
+    """The service, if the viewer may know it: inactive ones are admins' only."""
+    query = select(Service).where(Service.id == service_id)
+    return query if is_admin(viewer) else query.where(Service.is_active)
+
+
 async def get_service(
     session: AsyncSession, *, service_id: uuid.UUID | None, viewer: User | None
 ) -> Service:
-    """The service, if the viewer may know it: inactive ones are admins' only."""
-    service = await session.get(Service, service_id) if service_id else None
-    if service is None or not (service.is_active or is_admin(viewer)):
-        raise NotFound("No such service.")
+    """The service (see service_query), or NotFound."""
+    service: Service | None = await session.scalar(
+        service_query(service_id=service_id, viewer=viewer)
+    )
+    if service is None:
+        raise NotFound(NO_SUCH_SERVICE)
     return service
 
 
@@ -172,7 +180,7 @@ async def update_service(
     """Change the given fields (UNSET leaves one as it is; None is refused: none is nullable)."""
     service = await session.get(Service, service_id, with_for_update=True) if service_id else None
     if service is None:
-        raise NotFound("No such service.")
+        raise NotFound(NO_SUCH_SERVICE)
     if not isinstance(title, UnsetType):
         service.title = _check_title(_not_null(title, "title"))
     if not isinstance(description, UnsetType):
@@ -203,7 +211,7 @@ async def delete_service(session: AsyncSession, *, service_id: uuid.UUID | None)
             select(Service.id).where(Service.id == service_id).with_for_update()
         )
     if locked is None:
-        raise NotFound("No such service.")
+        raise NotFound(NO_SUCH_SERVICE)
     try:
         async with session.begin_nested():
             await session.execute(sql_delete(Service).where(Service.id == locked))
