@@ -17,6 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.config import Settings
 from bookit_graphql.db import (
+    Reads,
     create_engine,
     create_session_factory,
     current_revisions,
@@ -31,6 +32,7 @@ from bookit_graphql.view import GraphQLView
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
     engine = create_engine(database_url)
+    reads = Reads(database_url)
     hub = EventHub(libpq_url(database_url), queue_size=settings.subscriber_queue_size)
     heads = head_revisions(database_url)
     view = GraphQLView(build_schema(settings), settings)
@@ -57,6 +59,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         await hub.start()
         yield
         await hub.stop()
+        await reads.close()
         await engine.dispose()
 
     middleware = [Middleware(RequestLog)]
@@ -83,6 +86,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app.state.settings = settings
     app.state.view = view
     app.state.engine = engine
+    app.state.reads = reads
     app.state.hub = hub
     app.state.session_factory = create_session_factory(engine)
     app.state.rate_limiter = RateLimiter() if settings.rate_limit else None

@@ -46,15 +46,14 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from sqlalchemy import ColumnElement, Select, func, literal_column, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import QueryableAttribute
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from bookit_graphql.context import Context
-from bookit_graphql.db import read_value
 from bookit_graphql.errors import BadUserInput, NotFound
-from bookit_graphql.pagination import decode_cursor, keyset_select, ordering, page_size
+from bookit_graphql.pagination import Listing, decode_cursor, page_size
 from bookit_graphql.permissions import Role
 
 T = TypeVar("T")
@@ -177,7 +176,7 @@ def sql_value(value: datetime | uuid.UUID) -> str:
     return f"'{uuid.UUID(str(value))}'::uuid"
 
 
-def cursor(keys: Sequence[str], types: Sequence[type]) -> str:
+def cursor_sql(keys: Sequence[str], types: Sequence[type]) -> str:
     """SQL for pagination.encode_cursor of the keys (columns of the page)."""
     texts = [
         iso(key) if kind is datetime else key if kind is str else f"{key}::text"
@@ -210,41 +209,32 @@ class Compiler:
     # -- the three reads -------------------------------------------------------
 
     async def connection(
-        self,
-        query: Select[Any],
-        *,
-        keys: Sequence[Key],
-        descending: bool = False,
-        first: int | None,
-        after: str | None,
-        as_: type[T],
+        self, listing: Listing, *, first: int | None, after: str | None, as_: type[T]
     ) -> T:
-        """A page of `query`'s entities as a Connection: see pagination.keyset_page."""
+        """A page of the listing as a Connection: see pagination.keyset_page."""
         limit = page_size(first)
-        page = keyset_select(query, keys=keys, descending=descending, limit=limit, after=after)
-        names = [f"k{i}__" for i in range(len(keys))]
-        page = page.add_columns(
-            *(key.label(name) for key, name in zip(keys, names, strict=True)),
-            func.row_number().over(order_by=ordering(keys, descending)).label("n__"),
-        )
-        connection = self.root_type()
+        params = dict(listing.params)
+        start = None
+        if after is not None:
+            values = decode_cursor(after, [kind for _, kind in listing.keys])
+            params.update({f"after{i}__": value for i, value in enumerate(values)})
+            start = [f"%(after{i}__)s" for i in range(len(values))]
+        where = " AND ".join(listing.conditions) or "true"
         json = self._connection(
-            connection,
+            self.root_type(),
             self.nodes,
-            page="p__",
+            listing=listing,
             limit=limit,
-            cursor=cursor([f"p__.{name}" for name in names], [k.type.python_type for k in keys]),
-            total="(SELECT count(*) FROM c__)",
+            after=start,
+            total=f"(SELECT count(*) FROM {listing.table} WHERE {where})",
         )
-        statement = self._select(json).select_from(page.cte("p__"))
-        if "c__" in json:  # totalCount is selected
-            statement = statement.add_cte(query.order_by(None).cte("c__"))
-        return cast(T, Completed(orjson.loads(await self._read(statement))))
+        return cast(T, Completed(orjson.loads(await self._read(json, params))))
 
-    async def one(self, query: Select[Any], *, missing: str, as_: type[T]) -> T:
-        """The one row of `query`, as the field's object type; NotFound(`missing`) if none."""
-        json = self._object(self.root_type().name, "s__", self.nodes)
-        found = await self._read(self._select(json).select_from(query.cte("s__")))
+    async def one(self, listing: Listing, *, missing: str, as_: type[T]) -> T:
+        """The one row of the listing, as the field's object type; NotFound(`missing`) if none."""
+        json = self._object(self.root_type().name, listing.table, self.nodes)
+        where = " AND ".join(listing.conditions)
+        found = await self._read(json, listing.params, f" FROM {listing.table} WHERE {where}")
         if found is None:
             raise NotFound(missing)
         return cast(T, Completed(orjson.loads(found)))
@@ -254,12 +244,27 @@ class Compiler:
         assert query_type is not None
         return self.type_of(query_type, self.nodes[0].name.value)
 
-    async def _read(self, statement: Select[Any]) -> Any:
-        return await read_value(self.context.session_factory, statement)
+    async def _read(self, json: str, params: dict[str, Any], rest: str = "") -> Any:
+        """Runs `SELECT <json> <rest>`; the JSON as text, which orjson parses faster than
+        psycopg's own json loader."""
+        return await self.context.reads.value(f"SELECT ({json})::text{rest}", params)
 
-    def _select(self, json: str) -> Select[Any]:
-        """The JSON as text: orjson parses it faster than psycopg's json loader."""
-        return select(literal_column(f"({json})::text"))
+    def _page(self, listing: Listing, *, limit: int, after: list[str] | None) -> str:
+        """The listing's rows after `after` (SQL values), `limit` and one more, numbered n__
+        from 1, with their keys as k0__, k1__...: pagination.keyset_select in SQL."""
+        table, keys = listing.table, [sql for sql, _ in listing.keys]
+        conditions = list(listing.conditions)
+        if after is not None:
+            compare = "<" if listing.descending else ">"
+            conditions.append(f"({', '.join(keys)}) {compare} ({', '.join(after)})")
+        direction = " DESC" if listing.descending else ""
+        order = ", ".join(key + direction for key in keys)
+        named = ", ".join(f"{key} AS k{i}__" for i, key in enumerate(keys))
+        return (
+            f"(SELECT {table}.*, {named}, row_number() OVER (ORDER BY {order}) AS n__ "
+            f"FROM {table} WHERE {' AND '.join(conditions) or 'true'} "
+            f"ORDER BY {order} LIMIT {limit + 1})"
+        )
 
     # -- the selection ---------------------------------------------------------
 
@@ -370,42 +375,40 @@ class Compiler:
             start = decode_cursor(after, [datetime, uuid.UUID]) if after is not None else None
         except BadUserInput as error:  # the resolver reports it, with its path
             raise Unknown("reviews") from error
-        r, p = self._alias(), self._alias()
-        where = f"{r}.service_id = {t}.id"
-        if start is not None:
-            where += (
-                f" AND ({r}.created_at, {r}.id) < ({sql_value(start[0])}, {sql_value(start[1])})"
-            )
-        order = f"{r}.created_at DESC, {r}.id DESC"
-        page = (
-            f"SELECT {r}.*, {r}.created_at AS k0__, {r}.id AS k1__, "
-            f"row_number() OVER (ORDER BY {order}) AS n__ FROM reviews {r} "
-            f"WHERE {where} ORDER BY {order} LIMIT {limit + 1}"
-        )
+        keys: list[tuple[str, type]] = [("reviews.created_at", datetime), ("reviews.id", uuid.UUID)]
+        reviews = Listing("reviews", [f"reviews.service_id = {t}.id"], {}, keys, descending=True)
         connection = self.schema.get_type("ReviewConnection")
         assert isinstance(connection, GraphQLObjectType)
-        json = self._connection(
+        return self._connection(
             connection,
             nodes,
-            page=p,
+            listing=reviews,
             limit=limit,
-            cursor=cursor([f"{p}.k0__", f"{p}.k1__"], [datetime, uuid.UUID]),
+            after=[sql_value(value) for value in start] if start else None,
             total=f"{t}.review_count",  # kept by a trigger
         )
-        return f"(SELECT {json} FROM ({page}) {p})"
 
     def _connection(
         self,
         connection: GraphQLObjectType,
         nodes: Sequence[FieldNode],
         *,
-        page: str,
+        listing: Listing,
         limit: int,
-        cursor: str,
+        after: list[str] | None,
         total: str,
     ) -> str:
-        """A Connection's JSON, aggregated over `page`: rows numbered n__ from 1, one extra."""
+        """A subquery of a Connection's JSON, aggregated over its page.
+
+        `GROUP BY ()` makes it one row whatever the page holds, even when the
+        selection has no aggregate (only totalCount, only __typename, or nothing
+        left after @skip), which would otherwise be one row per row of the page,
+        or none for an empty page.
+        """
+        page = self._alias()
         kept = f"FILTER (WHERE {page}.n__ <= {limit})"
+        kinds = [kind for _, kind in listing.keys]
+        cursor = cursor_sql([f"{page}.k{i}__" for i in range(len(kinds))], kinds)
         pairs = []
         for key, field_nodes in self.fields(connection.name, nodes).items():
             name = field_nodes[0].name.value
@@ -446,4 +449,5 @@ class Compiler:
             else:
                 raise Unknown(f"{connection.name}.{name}")
             pairs.append((key, sql))
-        return self._build(pairs)
+        rows = self._page(listing, limit=limit, after=after)
+        return f"(SELECT {self._build(pairs)} FROM {rows} {page} GROUP BY ())"

@@ -13,6 +13,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from bookit_graphql.config import Settings
+from bookit_graphql.db import Reads
 
 if TYPE_CHECKING:
     from bookit_graphql.users.models import User
@@ -42,6 +43,7 @@ class Context:
     response: Response | None
     settings: Settings
     session_factory: async_sessionmaker[AsyncSession]
+    reads: Reads  # single-statement reads without a session (compiled.py)
     user: User | None = None
     session_id: uuid.UUID | None = None  # the caller's refresh-token family
     request_id: str = "-"

@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -54,16 +56,44 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
-async def read_value(session_factory: async_sessionmaker[AsyncSession], statement: Any) -> Any:
-    """The first column of the statement's first row, or None: one read, in autocommit.
+class Reads:
+    """Single-statement reads (compiled.py) on psycopg's own pool, in autocommit.
 
-    A single statement needs no transaction around it: this spares the
-    BEGIN and ROLLBACK round trips a session would send.
+    Beside SQLAlchemy's pool, a read skips its checkout, its pre-ping and its
+    statement machinery, and needs no transaction: about 110 µs of CPU instead
+    of 390 (measured here). Without the pre-ping, a read whose connection the
+    server dropped (a restart) runs once more, on a new connection.
     """
-    engine: AsyncEngine = session_factory.kw["bind"]
-    async with engine.connect() as connection:
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        return (await connection.execute(statement)).scalar()
+
+    def __init__(self, url: str, *, size: int = 10) -> None:
+        self.pool = AsyncConnectionPool(
+            libpq_url(url),
+            min_size=2,
+            max_size=size,
+            open=False,
+            timeout=5,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+        )
+        self.listeners: list[Callable[[str], object]] = []  # told each statement (tests count)
+
+    async def value(self, sql: str, params: dict[str, Any]) -> Any:
+        """The first column of the statement's first row, or None."""
+        await self.pool.open()  # at once if open; the first read opens it
+        for listener in self.listeners:
+            listener(sql)
+        for attempt in range(2):
+            async with self.pool.connection() as connection:
+                try:
+                    row = await (await connection.execute(sql, params)).fetchone()
+                except psycopg.OperationalError:
+                    if connection.broken and attempt == 0:
+                        continue
+                    raise
+                return row[0] if row else None
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 MAX_SEARCH = 200  # characters of a filter's `q`

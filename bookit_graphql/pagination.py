@@ -77,6 +77,22 @@ def _typed(value: Any, kind: type) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A list as SQL text, for the compiled reads (compiled.py).
+
+    The rows of `table` for which every condition holds (SQL on the table's
+    columns, with psycopg `%(name)s` parameters), ordered by `keys` (SQL, and
+    the type of its value in a cursor), the last key unique.
+    """
+
+    table: str
+    conditions: list[str]
+    params: dict[str, Any]
+    keys: list[tuple[str, type]]
+    descending: bool = False
+
+
 @dataclass
 class Page(Generic[R]):
     """One page of rows, the cursor of each, and whether more follow."""

@@ -176,6 +176,7 @@ class GraphQLView(GraphQL[Context, None]):
             response=response if isinstance(response, Response) else None,
             settings=self.settings,
             session_factory=state.session_factory,
+            reads=state.reads,
             request_id=getattr(request.state, "request_id", "-"),
             log=getattr(request.state, "log", {}),
         )

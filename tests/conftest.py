@@ -88,6 +88,7 @@ def settings() -> Settings:
 async def app(settings: Settings, database_url: str) -> AsyncIterator[Any]:
     application = create_app(settings, database_url)
     yield application
+    await application.state.reads.close()
     await application.state.engine.dispose()
 
 
@@ -214,7 +215,7 @@ def wait_until_healthy(
 
 
 class StatementCounter:
-    """Counts the SQL statements that the app's engine sends."""
+    """Counts the SQL statements that an app sends (its engine's, and its compiled reads)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -224,14 +225,26 @@ class StatementCounter:
         self.count += 1
         self.statements.append(statement)
 
+    def read(self, statement: str) -> None:
+        self(None, None, statement)
+
+    def attach(self, app: Any) -> None:
+        from sqlalchemy import event
+
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", self)
+        app.state.reads.listeners.append(self.read)
+
+    def detach(self, app: Any) -> None:
+        from sqlalchemy import event
+
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", self)
+        app.state.reads.listeners.remove(self.read)
+
 
 @pytest.fixture
 def statements(app: Any) -> Iterator[StatementCounter]:
     """Counts the statements of the app's engine during a test (reset it before a request)."""
-    from sqlalchemy import event
-
     counter = StatementCounter()
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", counter)
+    counter.attach(app)
     yield counter
-    event.remove(engine, "before_cursor_execute", counter)
+    counter.detach(app)

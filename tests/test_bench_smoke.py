@@ -16,7 +16,6 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from sqlalchemy import event
 
 from bench import documents
 from bench.baseline import Baseline
@@ -93,7 +92,7 @@ async def bench(make_database: Any) -> AsyncIterator[Bench]:
     assert row is not None
     app = create_app(Settings(secret_key=SECRET, bcrypt_rounds=4), url)
     counter = StatementCounter()
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", counter)
+    counter.attach(app)
     baseline = Baseline(libpq_url(url), SECRET, bcrypt_rounds=4)
     await baseline.pool.open()
     transport = httpx.ASGITransport(app=app)
@@ -103,6 +102,7 @@ async def bench(make_database: Any) -> AsyncIterator[Bench]:
         token = (await client.post("/graphql", json=login)).json()["data"]["login"]
         yield Bench(client, counter, baseline, token["accessToken"], row[0], app)
     await baseline.pool.close()
+    await app.state.reads.close()
     await app.state.engine.dispose()
 
 

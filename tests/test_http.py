@@ -44,6 +44,7 @@ async def test_without_a_database_requests_fail_fast_with_503(settings: Settings
             "/graphql", json={"query": "{ me { id } }"}, headers={"Authorization": "Bearer x.y.z"}
         )
         assert authed.status_code in (401, 503)
+    await app.state.reads.close()
     await app.state.engine.dispose()
 
 
@@ -151,6 +152,7 @@ async def test_production_turns_off_introspection_and_graphiql(database_url: str
         assert "data" not in body
         page = await client.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 404
+    await app.state.reads.close()
     await app.state.engine.dispose()
 
 

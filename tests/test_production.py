@@ -30,6 +30,7 @@ def app_client(database_url: str) -> Client:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bookit.test") as c:
             yield c
+        await app.state.reads.close()
         await app.state.engine.dispose()
 
     return open_client

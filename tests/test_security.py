@@ -163,6 +163,7 @@ async def production(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bookit.test") as client:
         yield client
+    await app.state.reads.close()
     await app.state.engine.dispose()
 
 

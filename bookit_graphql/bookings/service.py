@@ -23,7 +23,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, false, func, select, update
+from sqlalchemy import Select, delete, false, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,7 +32,7 @@ from bookit_graphql.bookings import events, models
 from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.errors import BadUserInput, BookingConflict, Forbidden, InvalidState, NotFound
-from bookit_graphql.pagination import Page, counter, keyset_page
+from bookit_graphql.pagination import Listing, Page, counter, keyset_page
 from bookit_graphql.permissions import Role
 from bookit_graphql.scalars import parse_id
 from bookit_graphql.users.models import User
@@ -137,7 +137,7 @@ async def get_booking(
     return await _find(session, actor=actor, booking_id=booking_id)
 
 
-def bookings_query(
+def bookings_filter(
     *,
     actor: User,
     status: BookingStatus | None = None,
@@ -145,33 +145,64 @@ def bookings_query(
     to: datetime | None = None,
     service_id: str | None = None,
     user_id: str | None = None,
-) -> Select[Any]:
-    """The bookings the actor may see, narrowed by the filters.
+) -> dict[str, Any]:
+    """The checked filters of the bookings the actor may see, by column test.
 
     `from_`/`to` keep the bookings that overlap that window. A malformed or
     unknown id in a filter matches nothing. A user sees their own bookings
     only: naming another user is FORBIDDEN.
     """
-    query = select(models.Booking)
     if actor.role != Role.ADMIN:
         if user_id is not None and parse_id(user_id) != actor.id:
             raise Forbidden("Only an admin may see other users' bookings.")
-        query = query.where(models.Booking.user_id == actor.id)
-    elif user_id is not None:
-        query = query.where(_id_filter(models.Booking.user_id, user_id))
+        user_id = str(actor.id)
+    found: dict[str, Any] = {}
+    if user_id is not None:
+        found["user_id"] = parse_id(user_id)
     if service_id is not None:
-        query = query.where(_id_filter(models.Booking.service_id, service_id))
+        found["service_id"] = parse_id(service_id)
     if status is not None:
-        query = query.where(models.Booking.status == status)
+        found["status"] = status
     if from_ is not None:
-        from_ = _utc(from_, field="from")
-        query = query.where(models.Booking.ends_at > from_)
+        found["from"] = _utc(from_, field="from")
     if to is not None:
-        to = _utc(to, field="to")
-        query = query.where(models.Booking.starts_at < to)
-    if from_ is not None and to is not None and to <= from_:
+        found["to"] = _utc(to, field="to")
+    if from_ is not None and to is not None and found["to"] <= found["from"]:
         raise BadUserInput("`to` is after `from`.", field="to")
+    return found
+
+
+def bookings_query(**filters: Any) -> Select[Any]:
+    """The bookings of bookings_filter(**filters)."""
+    query = select(models.Booking)
+    tests = {
+        "user_id": models.Booking.user_id.__eq__,
+        "service_id": models.Booking.service_id.__eq__,
+        "status": models.Booking.status.__eq__,
+        "from": models.Booking.ends_at.__gt__,
+        "to": models.Booking.starts_at.__lt__,
+    }
+    for name, value in bookings_filter(**filters).items():
+        query = query.where(false() if value is None else tests[name](value))
     return query
+
+
+# bookings_query as SQL text, for the compiled reads
+FILTER_SQL = {
+    "user_id": "bookings.user_id = %(user_id)s",
+    "service_id": "bookings.service_id = %(service_id)s",
+    "status": "bookings.status = %(status)s",
+    "from": "bookings.ends_at > %(from)s",
+    "to": "bookings.starts_at < %(to)s",
+}
+
+
+def bookings_listing(**filters: Any) -> Listing:
+    """bookings_query and BOOKING_KEYS as SQL text, for the compiled reads."""
+    found = bookings_filter(**filters)
+    params = {name: getattr(value, "value", value) for name, value in found.items()}
+    keys = [("bookings.starts_at", datetime), ("bookings.id", uuid.UUID)]
+    return Listing("bookings", [FILTER_SQL[name] for name in found], params, keys)
 
 
 BOOKING_KEYS = [models.Booking.starts_at, models.Booking.id]
@@ -391,11 +422,6 @@ def _check_times(
     if ends_at - starts_at > MAX_LENGTH:
         raise BadUserInput("A booking lasts at most 24 hours.", field="endsAt")
     return starts_at, ends_at
-
-
-def _id_filter(column: Any, raw: str) -> ColumnElement[bool]:
-    parsed = parse_id(raw)
-    return false() if parsed is None else column == parsed
 
 
 def _utc(value: datetime, *, field: str) -> datetime:

@@ -42,24 +42,22 @@ class CatalogQueries:
         filter = filter or ServiceFilter()
         order = order_by or ServiceOrder(field=ServiceOrderField.CREATED_AT)
         descending = order.direction == SortDirection.DESC
-        query = catalog.services_query(
-            viewer=info.context.user,
-            q=filter.q,
-            price_min=filter.price_min,
-            price_max=filter.price_max,
-            active=filter.active,
-        )
+        filters = {
+            "viewer": info.context.user,
+            "q": filter.q,
+            "price_min": filter.price_min,
+            "price_max": filter.price_max,
+            "active": filter.active,
+        }
         with contextlib.suppress(Unknown):
             if compiler := Compiler.of(info):
-                keys = catalog.sort_keys(order.field.value)
-                return await compiler.connection(
-                    query,
-                    keys=keys,
-                    descending=descending,
-                    first=first,
-                    after=after,
-                    as_=ServiceConnection,
+                listing = catalog.services_listing(
+                    sort=order.field.value, descending=descending, **filters
                 )
+                return await compiler.connection(
+                    listing, first=first, after=after, as_=ServiceConnection
+                )
+        query = catalog.services_query(**filters)
         page = await catalog.list_services(
             info.context.session_factory,
             query,
@@ -77,8 +75,8 @@ class CatalogQueries:
         service_id, viewer = parse_id(id), info.context.user
         with contextlib.suppress(Unknown):
             if compiler := Compiler.of(info):
-                query = catalog.service_query(service_id=service_id, viewer=viewer)
-                return await compiler.one(query, missing=catalog.NO_SUCH_SERVICE, as_=Service)
+                listing = catalog.service_listing(service_id=service_id, viewer=viewer)
+                return await compiler.one(listing, missing=catalog.NO_SUCH_SERVICE, as_=Service)
         async with info.context.session_factory() as session:
             row = await catalog.get_service(session, service_id=service_id, viewer=viewer)
         return Service.from_row(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -20,7 +21,7 @@ from bookit_graphql.catalog.loaders import SlotQuery
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.db import contains_pattern
 from bookit_graphql.errors import BadUserInput, NotFound
-from bookit_graphql.pagination import Page, counter, keyset_page
+from bookit_graphql.pagination import Listing, Page, counter, keyset_page
 from bookit_graphql.permissions import Role
 from bookit_graphql.users.models import User
 
@@ -59,32 +60,82 @@ def is_admin(user: User | None) -> bool:
     return user is not None and user.role == Role.ADMIN
 
 
-def services_query(
+def services_filter(
     *,
     viewer: User | None,
     q: str | None = None,
     price_min: Decimal | None = None,
     price_max: Decimal | None = None,
     active: bool | None = None,
-) -> Select[Any]:
-    query = select(Service)
+) -> dict[str, Any]:
+    """The checked filters of the services the viewer may see, by column test."""
     if not is_admin(viewer):
         active = True  # only admins may see (or ask for) inactive services
+    found: dict[str, Any] = {}
     if active is not None:
-        query = query.where(Service.is_active == active)
+        found["active"] = active
     if q and q.strip():
-        pattern = contains_pattern(q)
-        query = query.where(SEARCH_TEXT.ilike(pattern, escape="\\"))
+        found["q"] = contains_pattern(q)
     if price_min is not None:
-        query = query.where(Service.price >= price_min)
+        found["price_min"] = price_min
     if price_max is not None:
-        query = query.where(Service.price <= price_max)
+        found["price_max"] = price_max
+    return found
+
+
+def services_query(**filters: Any) -> Select[Any]:
+    """The services of services_filter(**filters)."""
+    tests: dict[str, Callable[[Any], ColumnElement[bool]]] = {
+        "active": Service.is_active.__eq__,
+        "q": lambda pattern: SEARCH_TEXT.ilike(pattern, escape="\\"),
+        "price_min": Service.price.__ge__,
+        "price_max": Service.price.__le__,
+    }
+    query = select(Service)
+    for name, value in services_filter(**filters).items():
+        query = query.where(tests[name](value))
     return query
 
 
 def sort_keys(sort: str) -> list[ColumnElement[Any] | QueryableAttribute[Any]]:
     """The keys services are listed by: `sort` (a key of SORT_KEYS), the id breaking ties."""
     return [SORT_KEYS[sort], Service.id]
+
+
+# services_query and SORT_KEYS as SQL text, for the compiled reads
+FILTER_SQL = {
+    "active": "services.is_active = %(active)s",
+    # the expression of the trigram index, as SEARCH_TEXT renders it
+    "q": "services.title || ' ' || services.description ILIKE %(q)s ESCAPE '\\'",
+    "price_min": "services.price >= %(price_min)s",
+    "price_max": "services.price <= %(price_max)s",
+}
+SORT_SQL: dict[str, tuple[str, type]] = {
+    "title": ("services.title", str),
+    "price": ("services.price", Decimal),
+    "created_at": ("services.created_at", datetime),
+    "rating": (
+        "coalesce(services.rating_total::numeric / nullif(services.review_count, 0), 0)",
+        Decimal,
+    ),
+}
+
+
+def services_listing(
+    *, sort: str = "created_at", descending: bool = False, **filters: Any
+) -> Listing:
+    """services_query sorted by `sort`, as SQL text for the compiled reads."""
+    found = services_filter(**filters)
+    keys = [SORT_SQL[sort], ("services.id", uuid.UUID)]
+    return Listing("services", [FILTER_SQL[name] for name in found], found, keys, descending)
+
+
+def service_listing(*, service_id: uuid.UUID | None, viewer: User | None) -> Listing:
+    """service_query as SQL text, for the compiled reads."""
+    conditions = ["services.id = %(id)s"]
+    if not is_admin(viewer):
+        conditions.append("services.is_active")
+    return Listing("services", conditions, {"id": service_id}, [("services.id", uuid.UUID)])
 
 
 async def list_services(

@@ -46,5 +46,7 @@ def sql_statements(app: Any) -> Iterator[list[str]]:
 
     engine = app.state.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
+    app.state.reads.listeners.append(sent.append)
     yield sent
+    app.state.reads.listeners.remove(sent.append)
     event.remove(engine, "before_cursor_execute", record)
