@@ -25,7 +25,6 @@ Each refusal is a QueryTooComplex, which errors.py turns into QUERY_TOO_COMPLEX.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -325,7 +324,26 @@ def _literal(node: object) -> object:
     return None
 
 
-_validate_cached = functools.lru_cache(maxsize=256)(validate_document)
+_validated: dict[tuple[int, int], tuple[GraphQLSchema, DocumentNode, Any, list[GraphQLError]]] = {}
+
+
+def _validate_cached(
+    schema: GraphQLSchema, document: DocumentNode, rules: Any
+) -> list[GraphQLError]:
+    """validate_document's errors, kept per schema and document object.
+
+    The parser cache hands out one document object per query text, so the
+    object's identity is the key: hashing a document walks its whole tree
+    (26 µs for the contract's Service query, on every request).
+    """
+    key = (id(schema), id(document))
+    found = _validated.get(key)
+    if found is None or found[0] is not schema or found[1] is not document or found[2] != rules:
+        if len(_validated) >= 256:
+            _validated.clear()
+        errors = validate_document(schema, document, rules)
+        found = _validated[key] = (schema, document, rules, errors)
+    return found[3]
 
 
 class QueryLimits(SchemaExtension):
