@@ -26,7 +26,7 @@ parsed; everything else is a bound parameter.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -58,6 +58,10 @@ from bookit_graphql.permissions import Role
 
 T = TypeVar("T")
 Key = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+# SQL per (field node, variables, listing): see Compiler._cached
+_COMPILED: dict[tuple[int, str, str], tuple[FieldNode, str | None]] = {}
 
 
 class Unknown(Exception):
@@ -197,8 +201,10 @@ class Compiler:
         self.nodes: list[FieldNode] = raw.field_nodes
         self.context = info.context
         viewer = info.context.user
-        self.viewer = sql_value(viewer.id) if viewer else "NULL::uuid"
-        self.admin = "true" if viewer is not None and viewer.role == Role.ADMIN else "false"
+        self.params: dict[str, Any] = {  # the statement's parameters besides the listing's
+            "viewer__": viewer.id if viewer else None,
+            "admin__": viewer is not None and viewer.role == Role.ADMIN,
+        }
         self.aliases = 0
 
     @classmethod
@@ -213,41 +219,72 @@ class Compiler:
     ) -> T:
         """A page of the listing as a Connection: see pagination.keyset_page."""
         limit = page_size(first)
-        params = dict(listing.params)
-        start = None
+        params = {**listing.params, **self.params}
         if after is not None:
             values = decode_cursor(after, [kind for _, kind in listing.keys])
             params.update({f"after{i}__": value for i, value in enumerate(values)})
-            start = [f"%(after{i}__)s" for i in range(len(values))]
-        where = " AND ".join(listing.conditions) or "true"
-        json = self._connection(
-            self.root_type(),
-            self.nodes,
-            listing=listing,
-            limit=limit,
-            after=start,
-            total=f"(SELECT count(*) FROM {listing.table} WHERE {where})",
-        )
-        return cast(T, Completed(orjson.loads(await self._read(json, params))))
+
+        def compile() -> str:
+            start = [f"%(after{i}__)s" for i in range(len(listing.keys))] if after else None
+            where = " AND ".join(listing.conditions) or "true"
+            json = self._connection(
+                self.root_type(),
+                self.nodes,
+                listing=listing,
+                limit=limit,
+                after=start,
+                total=f"(SELECT count(*) FROM {listing.table} WHERE {where})",
+            )
+            return f"{json}::text"
+
+        sql = self._cached(compile, listing, limit, after is None)
+        return cast(T, Completed(orjson.loads(await self._read(sql, params))))
 
     async def one(self, listing: Listing, *, missing: str, as_: type[T]) -> T:
         """The one row of the listing, as the field's object type; NotFound(`missing`) if none."""
-        json = self._object(self.root_type().name, listing.table, self.nodes)
-        where = " AND ".join(listing.conditions)
-        found = await self._read(json, listing.params, f" FROM {listing.table} WHERE {where}")
+
+        def compile() -> str:
+            json = self._object(self.root_type().name, listing.table, self.nodes)
+            where = " AND ".join(listing.conditions)
+            return f"({json})::text FROM {listing.table} WHERE {where}"
+
+        sql = self._cached(compile, listing)
+        found = await self._read(sql, {**listing.params, **self.params})
         if found is None:
             raise NotFound(missing)
         return cast(T, Completed(orjson.loads(found)))
+
+    def _cached(self, compile: Callable[[], str], *shape: Any) -> str:
+        """compile(), or what it gave for the same field node, variables and `shape`.
+
+        The parser cache hands out one document object per query text, so a
+        node's identity names its selection; the node is kept with the SQL so
+        that its id cannot be reused while cached. A selection the compiler
+        does not know is remembered as such.
+        """
+        node = self.nodes[0]
+        key = (id(node), repr(sorted(self.variables.items())), repr(shape))
+        found = _COMPILED.get(key)
+        if found is None or found[0] is not node:
+            try:
+                sql: str | None = compile()
+            except Unknown:
+                sql = None
+            if len(_COMPILED) >= 1000:
+                _COMPILED.clear()
+            found = _COMPILED[key] = (node, sql)
+        if found[1] is None:
+            raise Unknown(node.name.value)
+        return found[1]
 
     def root_type(self) -> GraphQLObjectType:
         query_type = self.schema.query_type
         assert query_type is not None
         return self.type_of(query_type, self.nodes[0].name.value)
 
-    async def _read(self, json: str, params: dict[str, Any], rest: str = "") -> Any:
-        """Runs `SELECT <json> <rest>`; the JSON as text, which orjson parses faster than
-        psycopg's own json loader."""
-        return await self.context.reads.value(f"SELECT ({json})::text{rest}", params)
+    async def _read(self, sql: str, params: dict[str, Any]) -> Any:
+        """Runs `SELECT <sql>` (JSON first, as text: orjson parses it faster than psycopg)."""
+        return await self.context.reads.value(f"SELECT {sql}", params)
 
     def _page(self, listing: Listing, *, limit: int, after: list[str] | None) -> str:
         """The listing's rows after `after` (SQL values), `limit` and one more, numbered n__
@@ -364,7 +401,7 @@ class Compiler:
         where = f"{r}.{related.column} = {t}.{related.of}"
         sql = f"(SELECT {json} FROM {related.table} {r} WHERE {where})"
         if related.owner_or_admin:
-            sql = f"CASE WHEN {self.admin} OR {t}.user_id = {self.viewer} THEN {sql} END"
+            sql = f"CASE WHEN %(admin__)s OR {t}.user_id = %(viewer__)s THEN {sql} END"
         return sql
 
     def _reviews(self, t: str, nodes: Sequence[FieldNode]) -> str:
