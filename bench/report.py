@@ -35,7 +35,9 @@ def line(found: dict[str, Any]) -> str:
     return (
         f"{found.get('rps', 0):8.1f} req/s  p50 {found.get('p50_ms', 0):7.2f} ms  "
         f"p99 {found.get('p99_ms', 0):7.2f} ms  RSS {found.get('rss_mb', 0):6.1f} MB  "
-        f"SQL/req {found.get('queries_per_request', 0)} ({found.get('statements_per_request', 0)})"
+        f"SQL/req {found.get('queries_per_request', 0)} ({found.get('statements_per_request', 0)})  "
+        f"CPU {found.get('server_cpu_ms', 0):.2f} ms/req ({found.get('server_busy_pct', 0):.0f} %), "
+        f"PostgreSQL {found.get('postgres_cpu_ms', 0):.2f} ms/req"
     )
 
 
@@ -52,8 +54,9 @@ def table(output: dict[str, Any]) -> str:
     results = output["results"]
     rows = [
         "| scenario | server | req/s | p50 ms | p99 ms | server RSS MB | SQL queries/req "
-        "(all statements) | core busy % (server, clients+PG) | BookIt / baseline |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "(all statements) | server CPU ms/req | server core busy % | PostgreSQL CPU ms/req "
+        "| BookIt / baseline |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name in ("S1", "S2", "S3", "L1", "W1", "W2"):
         if name not in results:
@@ -61,14 +64,14 @@ def table(output: dict[str, Any]) -> str:
         ratio = _ratio(results, name)
         for server, found in results[name].items():
             if "failed" in found:
-                rows.append(f"| {name} | {server} | failed: {found['failed']} | | | | | | |")
+                rows.append(f"| {name} | {server} | failed: {found['failed']} | | | | | | | | |")
                 continue
-            busy = found.get("core_busy_pct", [])
             rows.append(
                 f"| {name} | {server} | {found['rps']:,.0f} | {found['p50_ms']:.1f} | "
                 f"{found['p99_ms']:.1f} | {found['rss_mb']:.0f} | "
                 f"{found['queries_per_request']:g} ({found['statements_per_request']:g}) | "
-                f"{', '.join(f'{b:.0f}' for b in busy)} | "
+                f"{found.get('server_cpu_ms', 0):.2f} | {found.get('server_busy_pct', 0):.0f} | "
+                f"{found.get('postgres_cpu_ms', 0):.2f} | "
                 f"{'' if server != 'bookit' or ratio is None else f'{ratio:.2f}'} |"
             )
     return "\n".join(rows)

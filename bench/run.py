@@ -87,6 +87,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, url: str, wrk: Wrk, folder: Path) -> None:
         self.args, self.url, self.wrk, self.folder = args, url, wrk, folder
         self.statements = stack.Statements(url)
+        self.postmaster = stack.postmaster(url)
         self.results: dict[str, Any] = {}
 
     def measure(
@@ -94,22 +95,28 @@ class Bench:
     ) -> dict[str, Any]:
         """Run a scenario, with the server's RSS, the cores' load and the statements."""
         self.statements.reset()
-        before_cpu = psutil.cpu_times(percpu=True)
+        cpu, started = server.cpu_seconds(), time.monotonic()
+        pg_before = stack.postgres_cpu(self.postmaster)
         try:
             found = runner()
         except Exception as failure:  # one broken scenario must not lose the others
             print(f"  {name:<3} {server.name:<8} FAILED: {failure!r}", flush=True)  # noqa: T201
             return {"failed": repr(failure)}
-        after_cpu = psutil.cpu_times(percpu=True)
+        cpu, wall = server.cpu_seconds() - cpu, time.monotonic() - started
+        pg = sum(
+            seconds - pg_before.get(pid, 0)
+            for pid, seconds in stack.postgres_cpu(self.postmaster).items()
+        )
         settle(found)
         every, queries = self.statements.counts()
         requests = max(1, found.get("requests", 1))
         found["statements_per_request"] = round(every / requests, 2)
         found["queries_per_request"] = round(queries / requests, 2)
         found["rss_mb"] = round(server.rss_mb(), 1)
-        found["core_busy_pct"] = [
-            round(_busy(a, b), 1) for a, b in zip(before_cpu, after_cpu, strict=True)
-        ]
+        # the server process's own CPU: per request, and the share of its core it used
+        found["server_cpu_ms"] = round(1000 * cpu / requests, 2)
+        found["server_busy_pct"] = round(100 * cpu / wall, 1)
+        found["postgres_cpu_ms"] = round(1000 * pg / requests, 2)  # all of its processes
         print(f"  {name:<3} {server.name:<8} {report.line(found)}", flush=True)  # noqa: T201
         return found
 
@@ -130,12 +137,6 @@ class Bench:
 def settle(found: dict[str, Any]) -> None:
     """Let the requests still in flight when wrk stopped finish (they count as statements)."""
     time.sleep(min(10.0, found.get("p99_ms", 0) / 1000 + 0.3))
-
-
-def _busy(before: Any, after: Any) -> float:
-    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
-    total = sum(after) - sum(before)
-    return 100 * (1 - idle / total) if total else 0.0
 
 
 def same_json(

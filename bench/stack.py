@@ -207,17 +207,18 @@ class Statements:
         self.connection.close()
 
 
-def cpu_of(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-def postgres_processes(url: str) -> list[psutil.Process]:
+def postmaster(url: str) -> psutil.Process:
+    """PostgreSQL's main process."""
     with psycopg.connect(url) as connection:
         row = connection.execute("SELECT pg_backend_pid()").fetchone()
-    postmaster = psutil.Process(row[0] if row else 0).parent()
-    return [postmaster, *postmaster.children()]
+        return psutil.Process(row[0] if row else 0).parent()
+
+
+def postgres_cpu(main: psutil.Process) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL process (the postmaster and its children)."""
+    found = {}
+    for process in [main, *main.children()]:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            found[process.pid] = times.user + times.system
+    return found

@@ -286,9 +286,9 @@ class Compiler:
         """Runs `SELECT <sql>` (JSON first, as text: orjson parses it faster than psycopg)."""
         return await self.context.reads.value(f"SELECT {sql}", params)
 
-    def _page(self, listing: Listing, *, limit: int, after: list[str] | None) -> str:
+    def _page(self, listing: Listing, *, limit: int, after: list[str] | None, cursors: bool) -> str:
         """The listing's rows after `after` (SQL values), `limit` and one more, numbered n__
-        from 1, with their keys as k0__, k1__...: pagination.keyset_select in SQL."""
+        from 1 (pagination.keyset_select in SQL); if `cursors`, each row's cursor as c__."""
         table, keys = listing.table, [sql for sql, _ in listing.keys]
         conditions = list(listing.conditions)
         if after is not None:
@@ -296,9 +296,9 @@ class Compiler:
             conditions.append(f"({', '.join(keys)}) {compare} ({', '.join(after)})")
         direction = " DESC" if listing.descending else ""
         order = ", ".join(key + direction for key in keys)
-        named = ", ".join(f"{key} AS k{i}__" for i, key in enumerate(keys))
+        cursor = cursor_sql(keys, [kind for _, kind in listing.keys]) if cursors else "NULL"
         return (
-            f"(SELECT {table}.*, {named}, row_number() OVER (ORDER BY {order}) AS n__ "
+            f"(SELECT {table}.*, {cursor} AS c__, row_number() OVER (ORDER BY {order}) AS n__ "
             f"FROM {table} WHERE {' AND '.join(conditions) or 'true'} "
             f"ORDER BY {order} LIMIT {limit + 1})"
         )
@@ -444,8 +444,7 @@ class Compiler:
         """
         page = self._alias()
         kept = f"FILTER (WHERE {page}.n__ <= {limit})"
-        kinds = [kind for _, kind in listing.keys]
-        cursor = cursor_sql([f"{page}.k{i}__" for i in range(len(kinds))], kinds)
+        cursor = f"{page}.c__"
         pairs = []
         for key, field_nodes in self.fields(connection.name, nodes).items():
             name = field_nodes[0].name.value
@@ -486,5 +485,6 @@ class Compiler:
             else:
                 raise Unknown(f"{connection.name}.{name}")
             pairs.append((key, sql))
-        rows = self._page(listing, limit=limit, after=after)
-        return f"(SELECT {self._build(pairs)} FROM {rows} {page} GROUP BY ())"
+        json = self._build(pairs)
+        rows = self._page(listing, limit=limit, after=after, cursors=cursor in json)
+        return f"(SELECT {json} FROM {rows} {page} GROUP BY ())"

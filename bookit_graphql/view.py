@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
+import psycopg
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from sqlalchemy.exc import SQLAlchemyError
@@ -130,7 +131,7 @@ class GraphQLView(GraphQL[Context, None]):
             response = error_response(error.status_code, error.reason)
         except InvalidToken as error:
             response = error_response(401, error)
-        except (SQLAlchemyError, OSError) as error:
+        except (SQLAlchemyError, psycopg.Error, OSError) as error:
             known = as_bookit_error(error)
             if known is None:
                 raise
@@ -193,10 +194,9 @@ class GraphQLView(GraphQL[Context, None]):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken()
-        async with context.session_factory() as session:
-            context.user, claims = await auth.authenticate(
-                session, settings=self.settings, access_token=token.strip()
-            )
+        context.user, claims = await auth.authenticate(
+            context.reads, settings=self.settings, access_token=token.strip()
+        )
         context.session_id = claims.session_id
         context.log["user_id"] = str(context.user.id)
         return claims

@@ -11,7 +11,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookit_graphql.config import Settings
+from bookit_graphql.db import Reads
 from bookit_graphql.errors import AlreadyExists, BadUserInput, InvalidToken, Unauthenticated
+from bookit_graphql.permissions import Role
 from bookit_graphql.users import tokens
 from bookit_graphql.users.models import AuthSession, User
 from bookit_graphql.users.passwords import check_length, hash_password, verify_password
@@ -158,24 +160,27 @@ async def logout(
         raise Unauthenticated("Log out needs a refresh token or an access token.")
 
 
+# The active user behind an access token's claims, if the token's session is live.
+WHO = """
+SELECT u.id, u.email, u.password_hash, u.full_name, u.role, u.is_active, u.created_at, u.updated_at
+FROM users u JOIN auth_sessions a ON a.user_id = u.id
+WHERE u.id = %(user_id)s AND u.is_active AND a.id = %(session_id)s AND a.revoked_at IS NULL
+"""
+
+
 async def authenticate(
-    session: AsyncSession, *, settings: Settings, access_token: str
+    reads: Reads, *, settings: Settings, access_token: str
 ) -> tuple[User, tokens.Claims]:
-    """The active user behind a live access token, and its claims; or InvalidToken."""
+    """The active user behind a live access token, and its claims; or InvalidToken.
+
+    Every authenticated request asks this, so it is one plain read (db.Reads),
+    and the user a transient row, in no session.
+    """
     claims = tokens.decode(settings, access_token, kind="access")
-    user = await session.scalar(
-        select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(
-            User.id == claims.user_id,
-            User.is_active,
-            AuthSession.id == claims.session_id,
-            AuthSession.revoked_at.is_(None),
-        )
-    )
-    if user is None:
+    found = await reads.row(WHO, {"user_id": claims.user_id, "session_id": claims.session_id})
+    if found is None:
         raise InvalidToken()
-    return user, claims
+    return User(**{**found, "role": Role(found["role"])}), claims
 
 
 def _tokens(settings: Settings, user: User, session_id: uuid.UUID, refresh: str) -> Tokens:
