@@ -25,7 +25,7 @@ Each refusal is a QueryTooComplex, which errors.py turns into QUERY_TOO_COMPLEX.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -324,26 +324,29 @@ def _literal(node: object) -> object:
     return None
 
 
-_validated: dict[tuple[int, int], tuple[GraphQLSchema, DocumentNode, Any, list[GraphQLError]]] = {}
+_kept: dict[tuple[int, int, Hashable], tuple[GraphQLSchema, DocumentNode, list[GraphQLError]]] = {}
 
 
-def _validate_cached(
-    schema: GraphQLSchema, document: DocumentNode, rules: Any
+def _kept_for(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    key: Hashable,
+    compute: Callable[[], list[GraphQLError]],
 ) -> list[GraphQLError]:
-    """validate_document's errors, kept per schema and document object.
+    """compute()'s errors, kept per schema, document object and `key`.
 
     The parser cache hands out one document object per query text, so the
     object's identity is the key: hashing a document walks its whole tree
-    (26 µs for the contract's Service query, on every request).
+    (26 µs for the contract's Service query, on every request). The objects
+    are kept with the errors, so that their ids cannot be reused meanwhile.
     """
-    key = (id(schema), id(document))
-    found = _validated.get(key)
-    if found is None or found[0] is not schema or found[1] is not document or found[2] != rules:
-        if len(_validated) >= 256:
-            _validated.clear()
-        errors = validate_document(schema, document, rules)
-        found = _validated[key] = (schema, document, rules, errors)
-    return found[3]
+    full = (id(schema), id(document), key)
+    found = _kept.get(full)
+    if found is None or found[0] is not schema or found[1] is not document:
+        if len(_kept) >= 512:
+            _kept.clear()
+        found = _kept[full] = (schema, document, compute())
+    return found[2]
 
 
 class QueryLimits(SchemaExtension):
@@ -364,10 +367,29 @@ class QueryLimits(SchemaExtension):
         context = self.execution_context
         assert context.graphql_document is not None
         schema = context.schema._schema
-        errors = check(schema, context.graphql_document, context.variables, self.limits)
-        if not errors:  # a copy: the cached list is shared by every request
+        document, variables, rules = (
+            context.graphql_document,
+            context.variables,
+            context.validation_rules,
+        )
+        # the limits depend on the variables (a page size), validation on the rules
+        # copies: a kept list is shared by every request, and errors get coded in place
+        errors = list(
+            _kept_for(
+                schema,
+                document,
+                ("limits", repr(variables)),  # as parsed from the request: any JSON
+                lambda: check(schema, document, variables, self.limits),
+            )
+        )
+        if not errors:
             errors = list(
-                _validate_cached(schema, context.graphql_document, context.validation_rules)
+                _kept_for(
+                    schema,
+                    document,
+                    ("rules", tuple(rules)),
+                    lambda: validate_document(schema, document, rules),
+                )
             )
         context.pre_execution_errors = errors
         yield
