@@ -13,14 +13,16 @@ Whatever it does not know (a field missing from the tables below, such as
 `availableSlots`; an argument that is not a literal or a variable; a directive
 other than @skip/@include; an invalid nested argument, whose error the
 resolvers word) raises `Unknown`, and the request is resolved the ordinary way,
-by the resolvers and loaders. The filters, the visibility rules and the cursor
-positions are the service functions' own (`services_query`, `bookings_query`,
-`pagination.keyset_select`); tests/test_compiled.py holds both ways to the
-same answers for every contract query and for generated selections.
+by the resolvers and loaders. The filters and visibility rules are checked
+once by the domains (`services_filter`, `bookings_filter`), which render them
+both for the resolvers (SQLAlchemy) and for this module (a `Listing` of SQL
+text); tests/test_compiled.py holds both ways to the same answers for every
+contract query, hand-written selections and generated ones.
 
 The SQL text holds no client input: response keys are GraphQL names, and the
 only values written into it are integers, UUIDs and datetimes that Python
-parsed; everything else is a bound parameter.
+parsed; everything else is a bound parameter. Its text is cached per field
+node and variables, so a repeated request compiles nothing.
 """
 
 from __future__ import annotations
@@ -46,8 +48,6 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from sqlalchemy import ColumnElement
-from sqlalchemy.orm import QueryableAttribute
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
@@ -57,7 +57,6 @@ from bookit_graphql.pagination import Listing, decode_cursor, page_size
 from bookit_graphql.permissions import Role
 
 T = TypeVar("T")
-Key = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 # SQL per (field node, variables, listing): see Compiler._cached
@@ -237,7 +236,7 @@ class Compiler:
             )
             return f"{json}::text"
 
-        sql = self._cached(compile, listing, limit, after is None)
+        sql = self._cached(compile, listing.shape, limit, after is None)
         return cast(T, Completed(orjson.loads(await self._read(sql, params))))
 
     async def one(self, listing: Listing, *, missing: str, as_: type[T]) -> T:
@@ -248,7 +247,7 @@ class Compiler:
             where = " AND ".join(listing.conditions)
             return f"({json})::text FROM {listing.table} WHERE {where}"
 
-        sql = self._cached(compile, listing)
+        sql = self._cached(compile, listing.shape)
         found = await self._read(sql, {**listing.params, **self.params})
         if found is None:
             raise NotFound(missing)
@@ -288,7 +287,7 @@ class Compiler:
 
     def _page(self, listing: Listing, *, limit: int, after: list[str] | None, cursors: bool) -> str:
         """The listing's rows after `after` (SQL values), `limit` and one more, numbered n__
-        from 1 (pagination.keyset_select in SQL); if `cursors`, each row's cursor as c__."""
+        from 1 (pagination.keyset_page in SQL); if `cursors`, each row's cursor as c__."""
         table, keys = listing.table, [sql for sql, _ in listing.keys]
         conditions = list(listing.conditions)
         if after is not None:

@@ -92,6 +92,11 @@ class Listing:
     keys: list[tuple[str, type]]
     descending: bool = False
 
+    @property
+    def shape(self) -> tuple[object, ...]:
+        """What its SQL text depends on: all but the parameters' values."""
+        return self.table, tuple(self.conditions), tuple(self.keys), self.descending
+
 
 @dataclass
 class Page(Generic[R]):
@@ -101,28 +106,6 @@ class Page(Generic[R]):
     cursors: list[str]
     has_next_page: bool
     total_count: Callable[[], Awaitable[int]]
-
-
-def keyset_select(
-    query: Select[Any],
-    *,
-    keys: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
-    descending: bool,
-    limit: int,
-    after: str | None,
-) -> Select[Any]:
-    """`query`'s rows after the cursor `after`, ordered by `keys`: `limit` and one more."""
-    if after is not None:
-        start = decode_cursor(after, [key.type.python_type for key in keys])
-        position = tuple_(*keys)
-        query = query.where(position < tuple_(*start) if descending else position > tuple_(*start))
-    return query.order_by(*ordering(keys, descending)).limit(limit + 1)
-
-
-def ordering(
-    keys: Sequence[ColumnElement[Any] | QueryableAttribute[Any]], descending: bool
-) -> list[ColumnElement[Any]]:
-    return [key.desc() if descending else key.asc() for key in keys]
 
 
 async def keyset_page(
@@ -140,8 +123,13 @@ async def keyset_page(
     Fetches one row more than asked to learn whether another page follows.
     """
     limit = page_size(first)
-    page = keyset_select(query, keys=keys, descending=descending, limit=limit, after=after)
-    rows = list((await session.execute(page.add_columns(*keys))).all())
+    query = query.add_columns(*keys)
+    if after is not None:
+        start = decode_cursor(after, [key.type.python_type for key in keys])
+        position = tuple_(*keys)
+        query = query.where(position < tuple_(*start) if descending else position > tuple_(*start))
+    order = [key.desc() if descending else key.asc() for key in keys]
+    rows = list((await session.execute(query.order_by(*order).limit(limit + 1))).all())
     has_next = len(rows) > limit
     rows = rows[:limit]
     cursors = [encode_cursor(row[-len(keys) :]) for row in rows]

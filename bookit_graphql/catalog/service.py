@@ -97,11 +97,6 @@ def services_query(**filters: Any) -> Select[Any]:
     return query
 
 
-def sort_keys(sort: str) -> list[ColumnElement[Any] | QueryableAttribute[Any]]:
-    """The keys services are listed by: `sort` (a key of SORT_KEYS), the id breaking ties."""
-    return [SORT_KEYS[sort], Service.id]
-
-
 # services_query and SORT_KEYS as SQL text, for the compiled reads
 FILTER_SQL = {
     "active": "services.is_active = %(active)s",
@@ -131,7 +126,7 @@ def services_listing(
 
 
 def service_listing(*, service_id: uuid.UUID | None, viewer: User | None) -> Listing:
-    """service_query as SQL text, for the compiled reads."""
+    """get_service's rule as SQL text, for the compiled reads."""
     conditions = ["services.id = %(id)s"]
     if not is_admin(viewer):
         conditions.append("services.is_active")
@@ -147,12 +142,12 @@ async def list_services(
     first: int | None = None,
     after: str | None = None,
 ) -> Page[Service]:
-    """A page of `query` (see services_query), sorted by `sort`."""
+    """A page of `query` (see services_query), sorted by `sort` (a key of SORT_KEYS)."""
     async with session_factory() as session:
         return await keyset_page(
             session,
             query,
-            keys=sort_keys(sort),
+            keys=[SORT_KEYS[sort], Service.id],
             descending=descending,
             first=first,
             after=after,
@@ -160,20 +155,12 @@ async def list_services(
         )
 
 
-def service_query(*, service_id: uuid.UUID | None, viewer: User | None) -> Select[Any]:
-    """The service, if the viewer may know it: inactive ones are admins' only."""
-    query = select(Service).where(Service.id == service_id)
-    return query if is_admin(viewer) else query.where(Service.is_active)
-
-
 async def get_service(
     session: AsyncSession, *, service_id: uuid.UUID | None, viewer: User | None
 ) -> Service:
-    """The service (see service_query), or NotFound."""
-    service: Service | None = await session.scalar(
-        service_query(service_id=service_id, viewer=viewer)
-    )
-    if service is None:
+    """The service, if the viewer may know it: inactive ones are admins' only."""
+    service = await session.get(Service, service_id) if service_id else None
+    if service is None or not (service.is_active or is_admin(viewer)):
         raise NotFound(NO_SUCH_SERVICE)
     return service
 
