@@ -35,8 +35,10 @@ def line(found: dict[str, Any]) -> str:
     return (
         f"{found.get('rps', 0):8.1f} req/s  p50 {found.get('p50_ms', 0):7.2f} ms  "
         f"p99 {found.get('p99_ms', 0):7.2f} ms  RSS {found.get('rss_mb', 0):6.1f} MB  "
-        f"SQL/req {found.get('queries_per_request', 0)} ({found.get('statements_per_request', 0)})  "
-        f"CPU {found.get('server_cpu_ms', 0):.2f} ms/req ({found.get('server_busy_pct', 0):.0f} %), "
+        f"SQL/req {found.get('queries_per_request', 0)} "
+        f"({found.get('statements_per_request', 0)})  "
+        f"CPU {found.get('server_cpu_ms', 0):.2f} ms/req "
+        f"({found.get('server_busy_pct', 0):.0f} %), "
         f"PostgreSQL {found.get('postgres_cpu_ms', 0):.2f} ms/req"
     )
 

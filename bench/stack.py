@@ -29,12 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PRELOAD = "shared_preload_libraries = 'pg_stat_statements'\n"
 
 
+# The cores this machine lets us use, read once: `python -m bench` then pins
+# itself to the client core, and the servers must not inherit that.
+CORES = sorted(os.sched_getaffinity(0))
+
+
 def cores() -> tuple[int, int]:
     """(server core, client core); one core for both on a one-core machine."""
-    available = sorted(os.sched_getaffinity(0))
-    if len(available) < 2:
-        return available[0], available[0]
-    return available[0], available[1]
+    if len(CORES) < 2:
+        return CORES[0], CORES[0]
+    return CORES[0], CORES[1]
 
 
 def ensure_wrk() -> str:
@@ -177,6 +181,10 @@ def start(name: str, command: list[str], env: dict[str, str], log: Path, port: i
             raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
+                pinned = psutil.Process(process.pid).cpu_affinity()
+                if pinned != [server_core]:
+                    server.stop()
+                    raise RuntimeError(f"{name} runs on cores {pinned}, not {server_core}")
                 return server
         time.sleep(0.2)
     server.stop()
