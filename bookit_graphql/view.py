@@ -21,7 +21,6 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
-from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -158,7 +157,8 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         if request.method == "POST":
-            media_type = parse_content_type(request.content_type)[0] if request.content_type else ""
+            # the media type without its parameters (charset); Strawberry parses the rest
+            media_type = (request.content_type or "").partition(";")[0].strip().lower()
             if media_type != JSON:
                 raise UnsupportedMediaType()
         return await super().parse_http_body(request)
@@ -279,7 +279,7 @@ class GraphQLView(GraphQL[Context, None]):
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
         response = Response(
-            self.encode_json(response_data),
+            orjson.dumps(response_data),  # bytes: HTTP needs no str (see encode_json)
             status_code=sub_response.status_code or 200,
             media_type=sub_response.media_type or "application/json",
         )
