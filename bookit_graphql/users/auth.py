@@ -160,9 +160,10 @@ async def logout(
         raise Unauthenticated("Log out needs a refresh token or an access token.")
 
 
-# The active user behind an access token's claims, if the token's session is live.
+# The active user behind an access token's claims, if the token's session is live
+# (no password hash: a request's user carries none).
 WHO = """
-SELECT u.id, u.email, u.password_hash, u.full_name, u.role, u.is_active, u.created_at, u.updated_at
+SELECT u.id, u.email, u.full_name, u.role, u.is_active, u.created_at, u.updated_at
 FROM users u JOIN auth_sessions a ON a.user_id = u.id
 WHERE u.id = %(user_id)s AND u.is_active AND a.id = %(session_id)s AND a.revoked_at IS NULL
 """
