@@ -323,11 +323,11 @@ class Compiler:
                     found.setdefault(key, []).append(selection)
                 elif isinstance(selection, InlineFragmentNode):
                     condition = selection.type_condition
-                    if condition is None or condition.name.value == type_name:
+                    if condition is None or self.applies(condition.name.value, type_name):
                         visit(selection.selection_set.selections)
                 elif isinstance(selection, FragmentSpreadNode):
                     fragment = self.fragments[selection.name.value]
-                    if fragment.type_condition.name.value == type_name:
+                    if self.applies(fragment.type_condition.name.value, type_name):
                         visit(fragment.selection_set.selections)
                 else:
                     raise Unknown(type(selection).__name__)
@@ -336,6 +336,18 @@ class Compiler:
             if node.selection_set is not None:
                 visit(node.selection_set.selections)
         return found
+
+    def applies(self, condition: str, type_name: str) -> bool:
+        """Whether a fragment on `condition` applies to the object type `type_name`.
+
+        Only object types are compared; a condition on an interface or a union
+        (the schema has none today) is left to graphql-core.
+        """
+        if condition == type_name:
+            return True
+        if not isinstance(self.schema.get_type(condition), GraphQLObjectType):
+            raise Unknown(condition)
+        return False
 
     def included(self, node: SelectionNode) -> bool:
         for directive in node.directives or ():
