@@ -27,6 +27,7 @@ node and variables, so a repeated request compiles nothing.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     NullValueNode,
+    OperationType,
     SelectionNode,
     StringValueNode,
     ValueNode,
@@ -136,6 +138,12 @@ COLUMNS: dict[str, dict[str, str]] = {
         "updatedAt": iso("{t}.updated_at"),
     },
     "ReviewAuthor": {"id": "{t}.id", "fullName": "{t}.full_name"},
+    # a subscription's event: its own fields are parameters (see Compiler.event)
+    "BookingChange": {
+        "cursor": "%(cursor__)s::text",
+        "kind": "%(kind__)s::text",
+        "occurredAt": "%(occurred_at__)s::text",
+    },
     "Review": {
         "id": "{t}.id",
         "rating": "{t}.rating",
@@ -198,6 +206,7 @@ class Compiler:
         self.fragments = raw.fragments
         self.variables: dict[str, Any] = info.variable_values
         self.nodes: list[FieldNode] = raw.field_nodes
+        self.subscription = raw.operation.operation == OperationType.SUBSCRIPTION
         self.context = info.context
         viewer = info.context.user
         self.params: dict[str, Any] = {  # the statement's parameters besides the listing's
@@ -253,6 +262,30 @@ class Compiler:
             raise NotFound(missing)
         return cast(T, Completed(orjson.loads(found)))
 
+    async def event(self, params: dict[str, Any], *, shared: dict[Any, Any], as_: type[T]) -> T:
+        """A subscription's event, from `params` alone, as the field's object type.
+
+        Built once per `shared` (a dict that lives with the event) for every
+        subscriber with the same selection, and the same viewer when the
+        selection depends on it: 1,000 admins subscribed with one document
+        cost one statement per event, not 1,000 executions.
+        """
+
+        def compile() -> str:
+            return f"({self._object(self.root_type().name, 'NULL', self.nodes)})::text"
+
+        sql = self._cached(compile, "event")
+        key = (sql, *self.params.values()) if "%(viewer__)s" in sql else sql
+        task = shared.get(key)
+        if task is None:
+            task = shared[key] = asyncio.ensure_future(
+                self._completed({**params, **self.params}, sql)
+            )
+        return cast(T, await asyncio.shield(task))
+
+    async def _completed(self, params: dict[str, Any], sql: str) -> Completed:
+        return Completed(orjson.loads(await self._read(sql, params)))
+
     def _cached(self, compile: Callable[[], str], *shape: Any) -> str:
         """compile(), or what it gave for the same field node, variables and `shape`.
 
@@ -277,9 +310,10 @@ class Compiler:
         return found[1]
 
     def root_type(self) -> GraphQLObjectType:
-        query_type = self.schema.query_type
-        assert query_type is not None
-        return self.type_of(query_type, self.nodes[0].name.value)
+        """The object type of the field being compiled (a query's or a subscription's)."""
+        root = self.schema.subscription_type if self.subscription else self.schema.query_type
+        assert root is not None
+        return self.type_of(root, self.nodes[0].name.value)
 
     async def _read(self, sql: str, params: dict[str, Any]) -> Any:
         """Runs `SELECT <sql>` (JSON first, as text: orjson parses it faster than psycopg)."""
@@ -401,6 +435,12 @@ class Compiler:
                 sql = self._related(RELATED[type_name, name], t, field_nodes)
             elif (type_name, name) == ("Service", "reviews"):
                 sql = self._reviews(t, field_nodes)
+            elif (type_name, name) == ("BookingChange", "booking"):
+                # the booking as the event's snapshot has it (a deleted one has no row)
+                r = self._alias()
+                json = self._object("Booking", r, field_nodes)
+                row = "json_populate_record(NULL::bookings, %(booking__)s::json)"
+                sql = f"(SELECT {json} FROM {row} {r})"
             else:
                 raise Unknown(f"{type_name}.{name}")
             pairs.append((key, sql))

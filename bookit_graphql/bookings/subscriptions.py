@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncGenerator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import strawberry
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +21,7 @@ from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
 from bookit_graphql.bookings.types import Booking
 from bookit_graphql.catalog.loaders import ServicesByIdLoader
 from bookit_graphql.catalog.models import Service
+from bookit_graphql.compiled import Compiler, Unknown
 from bookit_graphql.context import Context
 from bookit_graphql.errors import NotFound, ServiceUnavailable
 from bookit_graphql.pagination import decode_cursor, encode_cursor
@@ -101,6 +104,7 @@ class BookingSubscriptions:
                 and (booking is None or event.booking_id == booking)
             )
 
+        compiler = Compiler.of(info)
         # Subscribe before reading the log: whatever commits from now on reaches
         # the queue, whatever committed before is in the log; ids weed out twins.
         subscriber = hub.subscribe(accepts)
@@ -108,8 +112,7 @@ class BookingSubscriptions:
             if last is not None:
                 async for event in _replay(context, after=last, accepts=accepts):
                     last = event.id
-                    await _fresh_loaders(context, event)
-                    yield BookingChange.from_event(event)
+                    yield await _change(context, compiler, event)
             while True:
                 queued = await subscriber.queue.get()
                 if queued is None:  # the hub cut us off: we fell too far behind
@@ -118,10 +121,29 @@ class BookingSubscriptions:
                 if last is not None and queued.id <= last:
                     continue
                 last = queued.id
-                await _fresh_loaders(context, queued)
-                yield BookingChange.from_event(queued)
+                yield await _change(context, compiler, queued)
         finally:
             hub.unsubscribe(subscriber)
+
+
+async def _change(context: Context, compiler: Compiler | None, event: Event) -> BookingChange:
+    """The event as this subscriber's selection wants it.
+
+    Compiled (compiled.py), it is built once per event for every subscriber of
+    this process that has the same selection; otherwise it is resolved per
+    subscriber, with the related rows read once per event (_fresh_loaders).
+    """
+    if compiler is not None:
+        params = {
+            "cursor__": encode_cursor([event.id]),
+            "kind__": event.kind.value,
+            "occurred_at__": event.occurred_at.astimezone(UTC).isoformat(),
+            "booking__": orjson.dumps(event.booking).decode(),
+        }
+        with contextlib.suppress(Unknown):
+            return await compiler.event(params, shared=event.related, as_=BookingChange)
+    await _fresh_loaders(context, event)
+    return BookingChange.from_event(event)
 
 
 async def _fresh_loaders(context: Context, event: Event) -> None:

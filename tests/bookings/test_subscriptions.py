@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -14,7 +16,9 @@ import psycopg
 import pytest
 
 from bookit_graphql.bookings.events import LISTENER, EventHub
+from bookit_graphql.context import Context
 from bookit_graphql.db import libpq_url
+from bookit_graphql.users import auth
 from tests.bookings.conftest import MakeService
 from tests.bookings.support import (
     DELETE_BOOKING,
@@ -24,7 +28,7 @@ from tests.bookings.support import (
     booked,
 )
 from tests.bookings.wsclient import Socket
-from tests.conftest import SECRET, Server
+from tests.conftest import SECRET, Server, StatementCounter
 from tests.helpers import gql, make_admin, register
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
@@ -138,6 +142,136 @@ async def test_users_see_their_own_admins_all_and_filters_narrow(
     assert change["kind"] == "CANCELLED"
     for socket in (ann_socket, admin_socket, only):
         await socket.close()
+
+
+# Every field a change can carry, some twice, and Review.booking (a viewer's rule).
+RICH_CHANGES = """
+subscription Rich($serviceId: ID) {
+  bookingChanged(serviceId: $serviceId) {
+    __typename cursor kind occurredAt
+    booking {
+      ...Times
+      when: startsAt
+      status
+      review { id rating comment createdAt booking { id } author { id fullName } }
+      service {
+        id title description price durationMinutes isActive averageRating reviewCount
+        createdAt updatedAt
+      }
+      user { id email fullName role isActive createdAt updatedAt }
+    }
+  }
+}
+fragment Times on Booking { id startsAt endsAt createdAt updatedAt }
+"""
+
+
+async def test_compiled_and_resolved_subscribers_receive_the_same_changes(
+    start_server: Callable[..., Server],
+    http: Callable[[Server], httpx.AsyncClient],
+    make_service: MakeService,
+    database_url: str,
+) -> None:
+    # given a server that compiles the changes and one that resolves them, and on
+    # each, Ann and an admin subscribed with the contract's document and a rich one
+    compiled, resolved = start_server(), start_server(BOOKIT_COMPILED_READS="off")
+    client = http(compiled)
+    ann = await register(client, "ann@example.com")
+    admin = await make_admin(client, database_url, "admin@example.com")
+    service = await make_service(title="Massage")
+    sockets: dict[tuple[str, str], Socket] = {}
+    for server, name in ((compiled, "compiled"), (resolved, "resolved")):
+        for who, token in (("ann", ann["accessToken"]), ("admin", admin["accessToken"])):
+            socket = sockets[name, who] = await Socket.connect(server.ws, token)
+            await socket.subscribe("contract")
+            await socket.subscribe("rich", query=RICH_CHANGES, serviceId=service)
+    await asyncio.sleep(0.3)
+
+    # when Ann books, reschedules and cancels, and the admin deletes the booking
+    token = ann["accessToken"]
+    mine = await booked(client, token, service, at(1))
+    steps = [
+        (RESCHEDULE_BOOKING, {"id": mine["id"], "startsAt": at(2)}, token),
+        (SET_BOOKING_STATUS, {"id": mine["id"], "status": "CANCELLED"}, token),
+        (DELETE_BOOKING, {"id": mine["id"]}, admin["accessToken"]),
+    ]
+    received: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in sockets}
+
+    async def collect() -> None:
+        # each step's messages before the next step: both servers read the same rows
+        for key, socket in sockets.items():
+            messages = []
+            while len(messages) < 2:
+                message = await socket.receive()
+                if message["type"] == "next":
+                    messages.append(message)
+            received[key] += [m["payload"] for m in sorted(messages, key=lambda m: m["id"])]
+
+    await collect()
+    for document, variables, who in steps:
+        body = await gql(client, document, variables, token=who)
+        assert "errors" not in body, body
+        await collect()
+
+    # then both servers sent the same messages, in the same order, without errors
+    for who in ("ann", "admin"):
+        assert received["compiled", who] == received["resolved", who]
+        assert all("errors" not in payload for payload in received["compiled", who])
+        kinds = [p["data"]["bookingChanged"]["kind"] for p in received["compiled", who]]
+        assert kinds == [k for k in ("CREATED", "UPDATED", "CANCELLED", "DELETED") for _ in "ab"]
+    for socket in sockets.values():
+        await socket.close()
+
+
+async def test_one_statement_builds_a_change_for_every_subscriber_with_one_selection(
+    app: Any,
+    client: httpx.AsyncClient,
+    statements: StatementCounter,
+    make_service: MakeService,
+    database_url: str,
+) -> None:
+    # given the event hub running and three admins' subscriptions with one document
+    hub = app.state.hub
+    await hub.start()
+    streams: list[Any] = []
+    try:
+        admin = await make_admin(client, database_url, "admin@example.com")
+        settings = app.state.settings
+        user, _ = await auth.authenticate(
+            app.state.reads, settings=settings, access_token=admin["accessToken"]
+        )
+        context = functools.partial(
+            Context,
+            request=SimpleNamespace(app=app),
+            response=None,
+            settings=settings,
+            session_factory=app.state.session_factory,
+            reads=app.state.reads,
+            user=user,
+        )
+        schema = app.state.view.schema
+        streams = [await schema.subscribe(RICH_CHANGES, context_value=context()) for _ in "abc"]
+        waiting = [asyncio.ensure_future(anext(stream)) for stream in streams]
+        service = await make_service(title="Massage")
+        ann = await register(client, "ann@example.com")
+        await asyncio.sleep(0.3)
+        statements.count = 0
+        statements.statements.clear()
+
+        # when Ann books
+        await booked(client, ann["accessToken"], service, at(1))
+        results = await asyncio.wait_for(asyncio.gather(*waiting), 10)
+
+        # then all three receive the change, built by one statement for the three
+        assert not any(result.errors for result in results)
+        assert [result.data for result in results] == [results[0].data] * 3
+        assert results[0].data["bookingChanged"]["booking"]["user"]["email"] == "ann@example.com"
+        built = [sql for sql in statements.statements if "json_populate_record" in sql]
+        assert len(built) == 1, statements.statements
+    finally:
+        for stream in streams:
+            await stream.aclose()
+        await hub.stop()
 
 
 async def test_a_missing_or_bad_token_is_refused_with_4403(

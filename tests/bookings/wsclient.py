@@ -45,13 +45,15 @@ class Socket:
         message: dict[str, Any] = json.loads(await asyncio.wait_for(self.connection.recv(), wait))
         return message
 
-    async def subscribe(self, id: str = "1", **variables: Any) -> None:
+    async def subscribe(
+        self, id: str = "1", *, query: str = BOOKING_CHANGES, **variables: Any
+    ) -> None:
         await self.connection.send(
             json.dumps(
                 {
                     "id": id,
                     "type": "subscribe",
-                    "payload": {"query": BOOKING_CHANGES, "variables": variables},
+                    "payload": {"query": query, "variables": variables},
                 }
             )
         )
