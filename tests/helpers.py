@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+T = TypeVar("T")
 
 REGISTER = """
 mutation Register($input: RegisterInput!) {
@@ -69,3 +73,23 @@ async def make_admin(client: httpx.AsyncClient, database_url: str, email: str) -
     body = await gql(client, LOGIN, {"input": {"email": email, "password": PASSWORD}})
     payload: dict[str, Any] = body["data"]["login"]
     return payload
+
+
+def generate(strategy: st.SearchStrategy[T], count: int) -> list[T]:
+    """`count` values of `strategy`, the same ones on every run (derandomized)."""
+    found: list[T] = []
+
+    @settings(
+        max_examples=max(count, 1),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(value: T) -> None:
+        found.append(value)
+
+    collect()
+    return found[:count]

@@ -25,7 +25,6 @@ import httpx
 import hypothesis_graphql
 import psycopg
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 
@@ -35,7 +34,7 @@ from bookit_graphql.config import Settings
 from bookit_graphql.db import libpq_url, migrate
 from tests.conftest import SECRET, StatementCounter
 from tests.figures import report
-from tests.helpers import LOGIN, gql
+from tests.helpers import LOGIN, generate, gql
 
 T = TypeVar("T")
 
@@ -691,26 +690,6 @@ async def test_a_review_s_booking_is_shown_to_its_author_and_admins_only(twins: 
     assert any(seen["user"])
     assert not all(seen["user"])
     assert all(seen["admin"])
-
-
-def generate(strategy: st.SearchStrategy[T], count: int) -> list[T]:
-    """`count` values of `strategy`, the same ones on every run (as tests/test_fuzz.py)."""
-    found: list[T] = []
-
-    @settings(
-        max_examples=count,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        found.append(value)
-
-    collect()
-    return found
 
 
 def generated_documents(known: Mapping[str, str], count: int) -> list[str]:

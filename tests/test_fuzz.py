@@ -26,7 +26,6 @@ import graphql
 import httpx
 import hypothesis_graphql
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 from sqlalchemy import update
@@ -38,7 +37,7 @@ from bookit_graphql.users import auth
 from bookit_graphql.users.models import User
 from tests.conftest import SECRET
 from tests.figures import report
-from tests.helpers import PASSWORD, gql
+from tests.helpers import PASSWORD, generate, gql
 
 T = TypeVar("T")
 
@@ -107,26 +106,6 @@ class Probe:
     def describe(self, limit: int = 300) -> str:
         shown = self.content if self.content is not None else self.json
         return f"{self.family}/{self.role} {self.method} {self.accept} {shown!r:.{limit}}"
-
-
-def generate(strategy: st.SearchStrategy[T], count: int) -> list[T]:
-    """`count` values of `strategy`, the same ones on every run (derandomized)."""
-    found: list[T] = []
-
-    @settings(
-        max_examples=max(count, 1),
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        found.append(value)
-
-    collect()
-    return found[:count]
 
 
 # ------------------------------------------------------------------ values
