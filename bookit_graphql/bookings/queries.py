@@ -32,21 +32,21 @@ class BookingQueries:
     ) -> BookingConnection:
         assert info.context.user is not None  # guaranteed by @authenticated
         filter = filter or BookingFilter()
-        filters = {
-            "actor": info.context.user,
-            "status": filter.status,
-            "from_": filter.from_,
-            "to": filter.to,
-            "service_id": filter.service_id,
-            "user_id": filter.user_id,
-        }
+        filters = service.bookings_filter(
+            actor=info.context.user,
+            status=filter.status,
+            from_=filter.from_,
+            to=filter.to,
+            service_id=filter.service_id,
+            user_id=filter.user_id,
+        )
         with contextlib.suppress(Unknown):
             if compiler := Compiler.of(info):
-                listing = service.bookings_listing(**filters)
+                listing = service.bookings_listing(filters)
                 return await compiler.connection(
                     listing, first=first, after=after, as_=BookingConnection
                 )
-        query = service.bookings_query(**filters)
+        query = service.bookings_query(filters)
         page = await service.list_bookings(
             info.context.session_factory, query, first=first, after=after
         )

@@ -172,8 +172,8 @@ def bookings_filter(
     return found
 
 
-def bookings_query(**filters: Any) -> Select[Any]:
-    """The bookings of bookings_filter(**filters)."""
+def bookings_query(filters: dict[str, Any]) -> Select[Any]:
+    """The bookings that pass `filters` (from bookings_filter)."""
     query = select(models.Booking)
     tests = {
         "user_id": models.Booking.user_id.__eq__,
@@ -182,7 +182,7 @@ def bookings_query(**filters: Any) -> Select[Any]:
         "from": models.Booking.ends_at.__gt__,
         "to": models.Booking.starts_at.__lt__,
     }
-    for name, value in bookings_filter(**filters).items():
+    for name, value in filters.items():
         query = query.where(false() if value is None else tests[name](value))
     return query
 
@@ -197,12 +197,11 @@ FILTER_SQL = {
 }
 
 
-def bookings_listing(**filters: Any) -> Listing:
-    """bookings_query and BOOKING_KEYS as SQL text, for the compiled reads."""
-    found = bookings_filter(**filters)
-    params = {name: getattr(value, "value", value) for name, value in found.items()}
+def bookings_listing(filters: dict[str, Any]) -> Listing:
+    """bookings_query(filters) and BOOKING_KEYS as SQL text, for the compiled reads."""
+    params = {name: getattr(value, "value", value) for name, value in filters.items()}
     keys = [("bookings.starts_at", datetime), ("bookings.id", uuid.UUID)]
-    return Listing("bookings", [FILTER_SQL[name] for name in found], params, keys)
+    return Listing("bookings", [FILTER_SQL[name] for name in filters], params, keys)
 
 
 BOOKING_KEYS = [models.Booking.starts_at, models.Booking.id]

@@ -42,22 +42,22 @@ class CatalogQueries:
         filter = filter or ServiceFilter()
         order = order_by or ServiceOrder(field=ServiceOrderField.CREATED_AT)
         descending = order.direction == SortDirection.DESC
-        filters = {
-            "viewer": info.context.user,
-            "q": filter.q,
-            "price_min": filter.price_min,
-            "price_max": filter.price_max,
-            "active": filter.active,
-        }
+        filters = catalog.services_filter(
+            viewer=info.context.user,
+            q=filter.q,
+            price_min=filter.price_min,
+            price_max=filter.price_max,
+            active=filter.active,
+        )
         with contextlib.suppress(Unknown):
             if compiler := Compiler.of(info):
                 listing = catalog.services_listing(
-                    sort=order.field.value, descending=descending, **filters
+                    filters, sort=order.field.value, descending=descending
                 )
                 return await compiler.connection(
                     listing, first=first, after=after, as_=ServiceConnection
                 )
-        query = catalog.services_query(**filters)
+        query = catalog.services_query(filters)
         page = await catalog.list_services(
             info.context.session_factory,
             query,

@@ -83,8 +83,8 @@ def services_filter(
     return found
 
 
-def services_query(**filters: Any) -> Select[Any]:
-    """The services of services_filter(**filters)."""
+def services_query(filters: dict[str, Any]) -> Select[Any]:
+    """The services that pass `filters` (from services_filter)."""
     tests: dict[str, Callable[[Any], ColumnElement[bool]]] = {
         "active": Service.is_active.__eq__,
         "q": lambda pattern: SEARCH_TEXT.ilike(pattern, escape="\\"),
@@ -92,7 +92,7 @@ def services_query(**filters: Any) -> Select[Any]:
         "price_max": Service.price.__le__,
     }
     query = select(Service)
-    for name, value in services_filter(**filters).items():
+    for name, value in filters.items():
         query = query.where(tests[name](value))
     return query
 
@@ -117,12 +117,11 @@ SORT_SQL: dict[str, tuple[str, type]] = {
 
 
 def services_listing(
-    *, sort: str = "created_at", descending: bool = False, **filters: Any
+    filters: dict[str, Any], *, sort: str = "created_at", descending: bool = False
 ) -> Listing:
-    """services_query sorted by `sort`, as SQL text for the compiled reads."""
-    found = services_filter(**filters)
+    """services_query(filters) sorted by `sort`, as SQL text for the compiled reads."""
     keys = [SORT_SQL[sort], ("services.id", uuid.UUID)]
-    return Listing("services", [FILTER_SQL[name] for name in found], found, keys, descending)
+    return Listing("services", [FILTER_SQL[name] for name in filters], filters, keys, descending)
 
 
 def service_listing(*, service_id: uuid.UUID | None, viewer: User | None) -> Listing:
