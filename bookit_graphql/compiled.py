@@ -1,45 +1,48 @@
 """Reads answered by one SQL statement that builds their JSON.
 
 Resolved field by field, a page of 50 bookings costs Python an ORM object per
-row and some 800 field completions (docs/benchmarks.md). For the hot reads
-(`services`, `bookings`, `service`) the resolver first asks `Compiler.of(info)`:
-when every field the request selects below it is one this module knows, the
-field's whole value is built by PostgreSQL in one statement (response keys in
-selection order, values as the scalars write them, related rows as correlated
-subqueries) and returned as `Completed`, which `Executor` passes through
-instead of completing it field by field.
+row and some 800 field completions (docs/benchmarks.md). A root field that
+reads a `Listing` (the domain's SQLAlchemy query) calls `connection(info, ...)`
+or `one(info, ...)` here: when every field the request selects below it
+declares its SQL (sql.py), PostgreSQL builds the field's whole value in one
+statement (response keys in selection order, scalars as scalars.SQL_FORMATS
+writes them, related rows as correlated subqueries) and it is returned as
+`Completed`, which `Executor` passes through instead of completing it field by
+field. This module knows GraphQL (selections, fragments, aliases,
+@skip/@include, variables, connections, scalars) and no domain.
 
-Whatever it does not know (a field missing from the tables below, such as
-`availableSlots`; an argument that is not a literal or a variable; a directive
-other than @skip/@include; an invalid nested argument, whose error the
-resolvers word) raises `Unknown`, and the request is resolved the ordinary way,
-by the resolvers and loaders. The filters and visibility rules are checked
-once by the domains (`services_filter`, `bookings_filter`), which render them
-both for the resolvers (SQLAlchemy) and for this module (a `Listing` of SQL
-text); tests/test_compiled.py holds both ways to the same answers for every
-contract query, hand-written selections and generated ones.
+Whatever it cannot compile (a field without SQL, such as `availableSlots`; an
+argument that is not a literal or a variable; a directive other than
+@skip/@include; an invalid nested argument, whose error the resolvers word)
+raises `Unknown`, and the field is resolved the ordinary way, by the resolvers
+and loaders, from the same listing. Each fallback is logged at debug level
+with the field that caused it and counted in `FALLBACKS`.
 
-The SQL text holds no client input: response keys are GraphQL names, and the
-only values written into it are integers, UUIDs and datetimes that Python
-parsed; everything else is a bound parameter. Its text is cached per field
-node and variables, so a repeated request compiles nothing.
+The SQL text holds no client input: response keys are GraphQL names, and
+values are bound parameters. It is cached per field node, variables and
+listing, so a repeated request compiles nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+import collections
+import enum
+import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import orjson
 from graphql import (
     BooleanValueNode,
     FieldNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLField,
     GraphQLObjectType,
+    GraphQLScalarType,
     InlineFragmentNode,
     IntValueNode,
     NullValueNode,
@@ -50,19 +53,38 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
+from sqlalchemy import Column, bindparam, func, literal_column, tuple_
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
+from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
+from bookit_graphql import sql
 from bookit_graphql.context import Context
 from bookit_graphql.errors import BadUserInput, NotFound
-from bookit_graphql.pagination import Listing, decode_cursor, page_size
+from bookit_graphql.pagination import (
+    Connection,
+    Listing,
+    cursor_sql,
+    decode_cursor,
+    keyset_page,
+    page_size,
+)
 from bookit_graphql.permissions import Role
+from bookit_graphql.scalars import SQL_FORMATS
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
 
-
-# SQL per (field node, variables, listing): see Compiler._cached
-_COMPILED: dict[tuple[int, str, str], tuple[FieldNode, str | None]] = {}
+DIALECT = psycopg_dialect.dialect()  # type: ignore[no-untyped-call]
+# SQL and its constant parameters per (field node, variables, listing): see Compiler._cached
+_COMPILED: dict[tuple[Any, ...], tuple[FieldNode, str | None, dict[str, Any]]] = {}
+# Reads that could not be compiled, by the field that stopped them: a missed
+# compilation is visible (and tests/test_sql.py fails on a field without SQL).
+FALLBACKS: collections.Counter[str] = collections.Counter()
+_PARAM = re.compile(r"%\((\w+)\)s")
+# The fields of a Connection, an Edge and PageInfo: pagination.py's types.
+CONNECTION_FIELDS = {"edges", "pageInfo", "totalCount", "__typename"}
 
 
 class Unknown(Exception):
@@ -95,106 +117,43 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
         )
 
 
-def iso(column: str) -> str:
-    """A timestamptz as `DateTime` writes it: Python's isoformat() in UTC."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (
-        f"(to_char({utc}, CASE WHEN date_trunc('second', {column}) = {column} "
-        f"THEN 'YYYY-MM-DD\"T\"HH24:MI:SS' ELSE 'YYYY-MM-DD\"T\"HH24:MI:SS.US' END) "
-        "|| '+00:00')"
-    )
+# -- what the root fields call --------------------------------------------------
 
 
-# Each type's fields that are a column of its row (`{t}` is the row's alias).
-COLUMNS: dict[str, dict[str, str]] = {
-    "Service": {
-        "id": "{t}.id",
-        "title": "{t}.title",
-        "description": "{t}.description",
-        "price": "{t}.price::text",
-        "durationMinutes": "{t}.duration_minutes",
-        "isActive": "{t}.is_active",
-        # as models.Service.average_rating: half-up to 2 decimals
-        "averageRating": "round({t}.rating_total::numeric / nullif({t}.review_count, 0), 2)",
-        "reviewCount": "{t}.review_count",
-        "createdAt": iso("{t}.created_at"),
-        "updatedAt": iso("{t}.updated_at"),
-    },
-    "Booking": {
-        "id": "{t}.id",
-        "startsAt": iso("{t}.starts_at"),
-        "endsAt": iso("{t}.ends_at"),
-        "status": "{t}.status",
-        "createdAt": iso("{t}.created_at"),
-        "updatedAt": iso("{t}.updated_at"),
-    },
-    "User": {
-        "id": "{t}.id",
-        "email": "{t}.email",
-        "fullName": "{t}.full_name",
-        "role": "{t}.role",
-        "isActive": "{t}.is_active",
-        "createdAt": iso("{t}.created_at"),
-        "updatedAt": iso("{t}.updated_at"),
-    },
-    "ReviewAuthor": {"id": "{t}.id", "fullName": "{t}.full_name"},
-    # a subscription's event: its own fields are parameters (see Compiler.event)
-    "BookingChange": {
-        "cursor": "%(cursor__)s::text",
-        "kind": "%(kind__)s::text",
-        "occurredAt": "%(occurred_at__)s::text",
-    },
-    "Review": {
-        "id": "{t}.id",
-        "rating": "{t}.rating",
-        "comment": "{t}.comment",
-        "createdAt": iso("{t}.created_at"),
-        "updatedAt": iso("{t}.updated_at"),
-    },
-}
+async def connection(
+    info: Info[Context, None], listing: Listing, *, first: int | None, after: str | None
+) -> Any:
+    """A page of the listing as the field's Connection: compiled if it can be, else resolved."""
+    compiler = Compiler.of(info)
+    if compiler is not None:
+        try:
+            return await compiler.connection(listing, first=first, after=after)
+        except Unknown as unknown:
+            fell_back(info.field_name, unknown)
+    page = await keyset_page(info.context.session_factory, listing, first=first, after=after)
+    return Connection.of(page)
 
 
-@dataclass(frozen=True)
-class Related:
-    """A field that is one related row: `type` from `table` where `column` = this row's `of`."""
-
-    type: str
-    table: str
-    column: str
-    of: str
-    owner_or_admin: bool = False  # visible only to the row's user and admins, else null
-
-
-RELATED: dict[tuple[str, str], Related] = {
-    ("Booking", "service"): Related("Service", "services", "id", "service_id"),
-    ("Booking", "user"): Related("User", "users", "id", "user_id"),
-    ("Booking", "review"): Related("Review", "reviews", "booking_id", "id"),
-    ("Review", "author"): Related("ReviewAuthor", "users", "id", "user_id"),
-    ("Review", "service"): Related("Service", "services", "id", "service_id"),
-    # as reviews.types.Review.booking
-    ("Review", "booking"): Related("Booking", "bookings", "id", "booking_id", owner_or_admin=True),
-}
+async def one(info: Info[Context, None], listing: Listing, *, missing: str) -> Any:
+    """The listing's one row as the field's type, compiled if it can be; NotFound(`missing`)."""
+    compiler = Compiler.of(info)
+    if compiler is not None:
+        try:
+            return await compiler.one(listing, missing=missing)
+        except Unknown as unknown:
+            fell_back(info.field_name, unknown)
+    async with info.context.session_factory() as session:
+        row = (await session.execute(listing.query, listing.params)).scalars().first()
+    if row is None:
+        raise NotFound(missing)
+    return row
 
 
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def sql_value(value: datetime | uuid.UUID) -> str:
-    """A parsed datetime or UUID written into SQL (never a client's raw text)."""
-    if isinstance(value, datetime):
-        return f"'{value.astimezone(UTC).isoformat()}'::timestamptz"
-    return f"'{uuid.UUID(str(value))}'::uuid"
-
-
-def cursor_sql(keys: Sequence[str], types: Sequence[type]) -> str:
-    """SQL for pagination.encode_cursor of the keys (columns of the page)."""
-    texts = [
-        iso(key) if kind is datetime else key if kind is str else f"{key}::text"
-        for key, kind in zip(keys, types, strict=True)
-    ]
-    raw = f"convert_to(json_build_array({', '.join(texts)})::text, 'UTF8')"
-    return f"rtrim(translate(encode({raw}, 'base64'), E'+/\\n', '-_'), '=')"
+def fell_back(root: str, unknown: Unknown) -> None:
+    """Note that a read of the root field `root` is resolved, and the field that made it so."""
+    field = str(unknown)
+    FALLBACKS[field] += 1
+    log.debug("read of %s resolved, not compiled: %s", root, field)
 
 
 class Compiler:
@@ -209,10 +168,11 @@ class Compiler:
         self.subscription = raw.operation.operation == OperationType.SUBSCRIPTION
         self.context = info.context
         viewer = info.context.user
-        self.params: dict[str, Any] = {  # the statement's parameters besides the listing's
+        self.viewer: dict[str, Any] = {  # the statement's parameters about the caller
             "viewer__": viewer.id if viewer else None,
             "admin__": viewer is not None and viewer.role == Role.ADMIN,
         }
+        self.constants: dict[str, Any] = {}  # parameters that the SQL text itself fixes
         self.aliases = 0
 
     @classmethod
@@ -220,126 +180,158 @@ class Compiler:
         """A compiler for this field, unless compiled reads are switched off."""
         return cls(info) if info.context.settings.compiled_reads else None
 
-    # -- the three reads -------------------------------------------------------
+    # -- the reads -------------------------------------------------------------
 
-    async def connection(
-        self, listing: Listing, *, first: int | None, after: str | None, as_: type[T]
-    ) -> T:
+    async def connection(self, listing: Listing, *, first: int | None, after: str | None) -> Any:
         """A page of the listing as a Connection: see pagination.keyset_page."""
         limit = page_size(first)
-        params = {**listing.params, **self.params}
+        params = _plain(listing.params)
         if after is not None:
-            values = decode_cursor(after, [kind for _, kind in listing.keys])
+            values = decode_cursor(after, listing.key_types)
             params.update({f"after{i}__": value for i, value in enumerate(values)})
 
         def compile() -> str:
-            start = [f"%(after{i}__)s" for i in range(len(listing.keys))] if after else None
-            where = " AND ".join(listing.conditions) or "true"
+            total = f"(SELECT count(*) FROM ({self.query_sql(listing.query)}) counted__)"
+            page = self._listing_page(listing, limit, after)
             json = self._connection(
-                self.root_type(),
-                self.nodes,
-                listing=listing,
-                limit=limit,
-                after=start,
-                total=f"(SELECT count(*) FROM {listing.table} WHERE {where})",
+                self.root_type(), self.nodes, page=page, limit=limit, total=total
             )
             return f"{json}::text"
 
-        sql = self._cached(compile, listing.shape, limit, after is None)
-        return cast(T, Completed(orjson.loads(await self._read(sql, params))))
+        sql_text, constants = self._cached(compile, id(listing.query), limit, after is None)
+        found = await self._read(sql_text, {**constants, **params, **self.viewer})
+        return Completed(orjson.loads(found))
 
-    async def one(self, listing: Listing, *, missing: str, as_: type[T]) -> T:
+    async def one(self, listing: Listing, *, missing: str) -> Any:
         """The one row of the listing, as the field's object type; NotFound(`missing`) if none."""
+        sql_text, params = self._one(listing)
+        return await self._fetch(sql_text, params, missing=missing)
 
-        def compile() -> str:
-            json = self._object(self.root_type().name, listing.table, self.nodes)
-            where = " AND ".join(listing.conditions)
-            return f"({json})::text FROM {listing.table} WHERE {where}"
-
-        sql = self._cached(compile, listing.shape)
-        found = await self._read(sql, {**listing.params, **self.params})
-        if found is None:
-            raise NotFound(missing)
-        return cast(T, Completed(orjson.loads(found)))
-
-    async def event(self, params: dict[str, Any], *, shared: dict[Any, Any], as_: type[T]) -> T:
-        """A subscription's event, from `params` alone, as the field's object type.
-
-        Built once per `shared` (a dict that lives with the event) for every
-        subscriber with the same selection, and the same viewer when the
-        selection depends on it: 1,000 admins subscribed with one document
-        cost one statement per event, not 1,000 executions.
-        """
-
-        def compile() -> str:
-            return f"({self._object(self.root_type().name, 'NULL', self.nodes)})::text"
-
-        sql = self._cached(compile, "event")
-        key = (sql, *self.params.values()) if "%(viewer__)s" in sql else sql
+    async def shared(self, listing: Listing, *, shared: dict[Any, Any], missing: str) -> Any:
+        """`one`, built once per `shared` (a dict that lives with a subscription's event)
+        for every subscriber with the same selection, and the same viewer when the
+        selection depends on it: 1,000 admins subscribed with one document cost one
+        statement per event, not 1,000 executions."""
+        sql_text, params = self._one(listing)
+        key = (sql_text, *self.viewer.values()) if "%(viewer__)s" in sql_text else sql_text
         task = shared.get(key)
         if task is None:
             task = shared[key] = asyncio.ensure_future(
-                self._completed({**params, **self.params}, sql)
+                self._fetch(sql_text, params, missing=missing)
             )
-        return cast(T, await asyncio.shield(task))
+        return await asyncio.shield(task)
 
-    async def _completed(self, params: dict[str, Any], sql: str) -> Completed:
-        return Completed(orjson.loads(await self._read(sql, params)))
+    def _one(self, listing: Listing) -> tuple[str, dict[str, Any]]:
+        def compile() -> str:
+            t = self._alias()
+            json = self._object(self.root_type(), t, self.nodes)
+            return f"({json})::text FROM ({self.query_sql(listing.query)}) {t}"
 
-    def _cached(self, compile: Callable[[], str], *shape: Any) -> str:
-        """compile(), or what it gave for the same field node, variables and `shape`.
+        sql_text, constants = self._cached(compile, id(listing.query))
+        return sql_text, {**constants, **_plain(listing.params), **self.viewer}
+
+    async def _fetch(self, sql_text: str, params: dict[str, Any], *, missing: str) -> Completed:
+        found = await self._read(sql_text, params)
+        if found is None:
+            raise NotFound(missing)
+        return Completed(orjson.loads(found))
+
+    def _cached(self, compile: Callable[[], str], *shape: Any) -> tuple[str, dict[str, Any]]:
+        """compile() and its constants, or what they were for the same node, variables, shape.
 
         The parser cache hands out one document object per query text, so a
         node's identity names its selection; the node is kept with the SQL so
         that its id cannot be reused while cached. A selection the compiler
-        does not know is remembered as such.
+        does not know is remembered as such, with the field that stopped it.
         """
         node = self.nodes[0]
-        key = (id(node), repr(sorted(self.variables.items())), repr(shape))
+        key = (id(node), repr(sorted(self.variables.items())), shape)
         found = _COMPILED.get(key)
         if found is None or found[0] is not node:
+            self.constants = {}
             try:
-                sql: str | None = compile()
-            except Unknown:
-                sql = None
+                text: str | None = compile()
+            except Unknown as unknown:
+                text, self.constants = None, {"unknown": str(unknown)}
             if len(_COMPILED) >= 1000:
                 _COMPILED.clear()
-            found = _COMPILED[key] = (node, sql)
+            found = _COMPILED[key] = (node, text, self.constants)
         if found[1] is None:
-            raise Unknown(node.name.value)
-        return found[1]
+            raise Unknown(found[2]["unknown"])
+        return found[1], found[2]
 
     def root_type(self) -> GraphQLObjectType:
         """The object type of the field being compiled (a query's or a subscription's)."""
         root = self.schema.subscription_type if self.subscription else self.schema.query_type
         assert root is not None
-        return self.type_of(root, self.nodes[0].name.value)
+        return self.type_of(root.fields[self.nodes[0].name.value])
 
-    async def _read(self, sql: str, params: dict[str, Any]) -> Any:
+    async def _read(self, sql_text: str, params: dict[str, Any]) -> Any:
         """Runs `SELECT <sql>` (JSON first, as text: orjson parses it faster than psycopg)."""
-        return await self.context.reads.value(f"SELECT {sql}", params)
+        return await self.context.reads.value(f"SELECT {sql_text}", params)
 
-    def _page(self, listing: Listing, *, limit: int, after: list[str] | None, cursors: bool) -> str:
-        """The listing's rows after `after` (SQL values), `limit` and one more, numbered n__
-        from 1 (pagination.keyset_page in SQL); if `cursors`, each row's cursor as c__."""
-        table, keys = listing.table, [sql for sql, _ in listing.keys]
-        conditions = list(listing.conditions)
+    # -- SQL of SQLAlchemy ------------------------------------------------------
+
+    def query_sql(self, query: Any) -> str:
+        """A SQLAlchemy statement as SQL text; its constant parameters kept, renamed apart."""
+        compiled = query.compile(dialect=DIALECT)
+        names = set(compiled.binds)
+        prefix = self._alias()
+        constants = {
+            name: value
+            for name, value in compiled.construct_params(_check=False).items()
+            if value is not None
+        }
+
+        def rename(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in constants and name in names:
+                self.constants[f"{prefix}{name}"] = _plain_value(constants[name])
+                return f"%({prefix}{name})s"
+            return match.group(0)  # a listing's parameter, given per request
+
+        return _PARAM.sub(rename, str(compiled))
+
+    def expression_sql(self, expression: Any, alias: str) -> str:
+        """A column or SQL expression of one table, on the row `alias` of that table."""
+        clause = _clause(expression)
+        if isinstance(clause, Column):
+            return f"{alias}.{clause.name}"
+        tables = {c.table for c in iterate(clause) if isinstance(c, Column)}
+        for table in tables:
+            clause = ClauseAdapter(table.alias(alias)).traverse(clause)
+        return _literal_sql(clause)
+
+    def _listing_page(self, listing: Listing, limit: int, after: str | None) -> str:
+        """The listing's rows after the cursor, `limit` and one more, numbered n__ from 1
+        (pagination.keyset_page in SQL), each with its cursor as c__."""
+        keys = list(listing.keys)
+        query = listing.query
         if after is not None:
-            compare = "<" if listing.descending else ">"
-            conditions.append(f"({', '.join(keys)}) {compare} ({', '.join(after)})")
-        direction = " DESC" if listing.descending else ""
-        order = ", ".join(key + direction for key in keys)
-        cursor = cursor_sql(keys, [kind for _, kind in listing.keys]) if cursors else "NULL"
-        return (
-            f"(SELECT {table}.*, {cursor} AS c__, row_number() OVER (ORDER BY {order}) AS n__ "
-            f"FROM {table} WHERE {' AND '.join(conditions) or 'true'} "
-            f"ORDER BY {order} LIMIT {limit + 1})"
+            start = [bindparam(f"after{i}__", type_=key.type) for i, key in enumerate(keys)]
+            position = tuple_(*keys)
+            query = query.where(
+                position < tuple_(*start) if listing.descending else position > tuple_(*start)
+            )
+        order = [key.desc() if listing.descending else key.asc() for key in keys]
+        texts = [
+            (_literal_sql(_clause(key)), kind)
+            for key, kind in zip(keys, listing.key_types, strict=True)
+        ]
+        query = (
+            query.add_columns(
+                literal_column(cursor_sql(texts)).label("c__"),
+                func.row_number().over(order_by=order).label("n__"),
+            )
+            .order_by(*order)
+            .limit(limit + 1)
         )
+        return self.query_sql(query)
 
     # -- the selection ---------------------------------------------------------
 
-    def type_of(self, parent: GraphQLObjectType, field: str) -> GraphQLObjectType:
-        named = get_named_type(parent.fields[field].type)
+    def type_of(self, field: GraphQLField) -> GraphQLObjectType:
+        named = get_named_type(field.type)
         if not isinstance(named, GraphQLObjectType):
             raise Unknown(named.name)
         return named
@@ -388,7 +380,7 @@ class Compiler:
             name = directive.name.value
             arguments = directive.arguments or ()
             if name not in ("skip", "include") or len(arguments) != 1:
-                raise Unknown(name)
+                raise Unknown(f"@{name}")
             condition = self.value(arguments[0].value)
             if condition is (name == "skip"):
                 return False
@@ -417,125 +409,187 @@ class Compiler:
         self.aliases += 1
         return f"t{self.aliases}__"
 
+    def _param(self, value: Any) -> str:
+        name = f"p{len(self.constants)}__"
+        self.constants[name] = _plain_value(value)
+        return f"%({name})s"
+
     def _build(self, pairs: list[tuple[str, str]]) -> str:
         if len(pairs) > 50:  # json_build_object takes at most 100 arguments
-            raise Unknown("too many fields")
-        return f"json_build_object({', '.join(f'{literal(k)}, {v}' for k, v in pairs)})"
+            raise Unknown("more than 50 keys in one object")
+        return f"json_build_object({', '.join(f'{_literal(k)}, {v}' for k, v in pairs)})"
 
-    def _object(self, type_name: str, t: str, nodes: Sequence[FieldNode]) -> str:
-        columns = COLUMNS[type_name]
+    def _object(self, type_: GraphQLObjectType, t: str, nodes: Sequence[FieldNode]) -> str:
         pairs = []
-        for key, field_nodes in self.fields(type_name, nodes).items():
+        for key, field_nodes in self.fields(type_.name, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
-                sql = literal(type_name)
-            elif name in columns:
-                sql = columns[name].format(t=t)
-            elif (type_name, name) in RELATED:
-                sql = self._related(RELATED[type_name, name], t, field_nodes)
-            elif (type_name, name) == ("Service", "reviews"):
-                sql = self._reviews(t, field_nodes)
-            elif (type_name, name) == ("BookingChange", "booking"):
-                # the booking as the event's snapshot has it (a deleted one has no row)
-                r = self._alias()
-                json = self._object("Booking", r, field_nodes)
-                row = "json_populate_record(NULL::bookings, %(booking__)s::json)"
-                sql = f"(SELECT {json} FROM {row} {r})"
-            else:
-                raise Unknown(f"{type_name}.{name}")
-            pairs.append((key, sql))
+                pairs.append((key, _literal(type_.name)))
+                continue
+            field = type_.fields.get(name)
+            declaration = sql.declared(field) if field is not None else None
+            if field is None or declaration is None:
+                raise Unknown(f"{type_.name}.{name}")
+            pairs.append((key, self._field(type_, field, declaration, t, field_nodes)))
         return self._build(pairs)
 
-    def _related(self, related: Related, t: str, nodes: Sequence[FieldNode]) -> str:
-        r = self._alias()
-        json = self._object(related.type, r, nodes)
-        where = f"{r}.{related.column} = {t}.{related.of}"
-        sql = f"(SELECT {json} FROM {related.table} {r} WHERE {where})"
-        if related.owner_or_admin:
-            sql = f"CASE WHEN %(admin__)s OR {t}.user_id = %(viewer__)s THEN {sql} END"
-        return sql
+    def _field(
+        self,
+        type_: GraphQLObjectType,
+        field: GraphQLField,
+        declaration: sql.Declared,
+        t: str,
+        nodes: Sequence[FieldNode],
+    ) -> str:
+        if isinstance(declaration, sql.ColumnOf):
+            return self._scalar(field, self.expression_sql(declaration.expression, t))
+        if isinstance(declaration, sql.CursorOf):
+            column = sql.table_column(declaration.column)
+            return cursor_sql([(f"{t}.{column.name}", column.type.python_type)])
+        if isinstance(declaration, sql.SnapshotOf):
+            r = self._alias()
+            json = self._object(self.type_of(field), r, nodes)
+            column = sql.table_column(declaration.column)
+            row = f"json_populate_record(NULL::{declaration.table}, {t}.{column.name}::json)"
+            return f"(SELECT {json} FROM {row} {r})"
+        if isinstance(declaration, sql.RelatedOf):
+            r = self._alias()
+            json = self._object(self.type_of(field), r, nodes)
+            target, source = declaration.target, declaration.source
+            where = f"{r}.{target.name} = {t}.{source.name}"
+            found = f"(SELECT {json} FROM {target.table.name} {r} WHERE {where})"
+            if declaration.visible is not None:
+                found = f"CASE WHEN {declaration.visible.sql(t)} THEN {found} END"
+            return found
+        if isinstance(declaration, sql.ChildrenOf):
+            return self._children(field, declaration, t, nodes)
+        raise Unknown(f"{type_.name}: {type(declaration).__name__}")
 
-    def _reviews(self, t: str, nodes: Sequence[FieldNode]) -> str:
-        """Service.reviews(first, after), newest first: as reviews.queries.service_reviews."""
+    def _scalar(self, field: GraphQLField, expression: str) -> str:
+        named = get_named_type(field.type)
+        if isinstance(named, GraphQLEnumType):
+            return expression  # the column holds the enum's name
+        if not isinstance(named, GraphQLScalarType):
+            raise Unknown(named.name)
+        format = SQL_FORMATS.get(named.name)
+        return format(expression) if format is not None else expression
+
+    def _children(
+        self, field: GraphQLField, of: sql.ChildrenOf, t: str, nodes: Sequence[FieldNode]
+    ) -> str:
+        """A page of child rows, as the declaration's loader (sql.PagesByColumn) reads it."""
         try:
             limit = page_size(self.argument(nodes, "first"))
             after = self.argument(nodes, "after")
-            start = decode_cursor(after, [datetime, uuid.UUID]) if after is not None else None
+            keys = of.keys
+            start = decode_cursor(after, [k.type.python_type for k in keys]) if after else None
         except BadUserInput as error:  # the resolver reports it, with its path
-            raise Unknown("reviews") from error
-        keys: list[tuple[str, type]] = [("reviews.created_at", datetime), ("reviews.id", uuid.UUID)]
-        reviews = Listing("reviews", [f"reviews.service_id = {t}.id"], {}, keys, descending=True)
-        connection = self.schema.get_type("ReviewConnection")
-        assert isinstance(connection, GraphQLObjectType)
-        return self._connection(
-            connection,
-            nodes,
-            listing=reviews,
-            limit=limit,
-            after=[sql_value(value) for value in start] if start else None,
-            total=f"{t}.review_count",  # kept by a trigger
+            raise Unknown(f"{nodes[0].name.value}: {error}") from error
+        table = of.target.table.name
+        conditions = [f"{table}.{of.target.name} = {t}.{of.source.name}"]
+        names = [f"{table}.{key.name}" for key in keys]
+        if start is not None:
+            compare = "<" if of.descending else ">"
+            values = ", ".join(self._param(value) for value in start)
+            conditions.append(f"({', '.join(names)}) {compare} ({values})")
+        direction = " DESC" if of.descending else ""
+        order = ", ".join(name + direction for name in names)
+        cursor = cursor_sql(
+            [(name, key.type.python_type) for name, key in zip(names, keys, strict=True)]
         )
+        page = (
+            f"SELECT {table}.*, {cursor} AS c__, row_number() OVER (ORDER BY {order}) AS n__ "
+            f"FROM {table} WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT {limit + 1}"
+        )
+        if of.total is not None:
+            total = f"{t}.{sql.table_column(of.total).name}"
+        else:
+            total = f"(SELECT count(*) FROM {table} WHERE {conditions[0]})"
+        return self._connection(self.type_of(field), nodes, page=page, limit=limit, total=total)
 
     def _connection(
         self,
         connection: GraphQLObjectType,
         nodes: Sequence[FieldNode],
         *,
-        listing: Listing,
+        page: str,
         limit: int,
-        after: list[str] | None,
         total: str,
     ) -> str:
-        """A subquery of a Connection's JSON, aggregated over its page.
+        """A subquery of a Connection's JSON, aggregated over its page (SQL with n__ and c__).
 
         `GROUP BY ()` makes it one row whatever the page holds, even when the
         selection has no aggregate (only totalCount, only __typename, or nothing
         left after @skip), which would otherwise be one row per row of the page,
         or none for an empty page.
         """
-        page = self._alias()
-        kept = f"FILTER (WHERE {page}.n__ <= {limit})"
-        cursor = f"{page}.c__"
+        p = self._alias()
+        kept = f"FILTER (WHERE {p}.n__ <= {limit})"
+        cursor = f"{p}.c__"
         pairs = []
         for key, field_nodes in self.fields(connection.name, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
-                sql = literal(connection.name)
+                found = _literal(connection.name)
             elif name == "totalCount":
-                sql = total
+                found = total
             elif name == "pageInfo":
                 info = []
-                for info_key, info_nodes in self.fields("PageInfo", field_nodes).items():
+                info_type = self.type_of(connection.fields[name])
+                for info_key, info_nodes in self.fields(info_type.name, field_nodes).items():
                     info_name = info_nodes[0].name.value
                     if info_name == "hasNextPage":
                         info.append((info_key, f"count(*) > {limit}"))
                     elif info_name == "endCursor":
-                        last = f"(array_agg({cursor} ORDER BY {page}.n__ DESC) {kept})[1]"
+                        last = f"(array_agg({cursor} ORDER BY {p}.n__ DESC) {kept})[1]"
                         info.append((info_key, last))
                     elif info_name == "__typename":
-                        info.append((info_key, literal("PageInfo")))
+                        info.append((info_key, _literal(info_type.name)))
                     else:
-                        raise Unknown(f"PageInfo.{info_name}")
-                sql = self._build(info)
+                        raise Unknown(f"{info_type.name}.{info_name}")
+                found = self._build(info)
             elif name == "edges":
-                edge_type = self.type_of(connection, name)
-                node_type = self.type_of(edge_type, "node")
+                edge_type = self.type_of(connection.fields[name])
+                node_type = self.type_of(edge_type.fields["node"])
                 edge = []
                 for edge_key, edge_nodes in self.fields(edge_type.name, field_nodes).items():
                     edge_name = edge_nodes[0].name.value
                     if edge_name == "cursor":
                         edge.append((edge_key, cursor))
                     elif edge_name == "node":
-                        edge.append((edge_key, self._object(node_type.name, page, edge_nodes)))
+                        edge.append((edge_key, self._object(node_type, p, edge_nodes)))
                     elif edge_name == "__typename":
-                        edge.append((edge_key, literal(edge_type.name)))
+                        edge.append((edge_key, _literal(edge_type.name)))
                     else:
                         raise Unknown(f"{edge_type.name}.{edge_name}")
-                rows = f"json_agg({self._build(edge)} ORDER BY {page}.n__) {kept}"
-                sql = f"coalesce({rows}, '[]')"
+                rows = f"json_agg({self._build(edge)} ORDER BY {p}.n__) {kept}"
+                found = f"coalesce({rows}, '[]')"
             else:
                 raise Unknown(f"{connection.name}.{name}")
-            pairs.append((key, sql))
+            pairs.append((key, found))
         json = self._build(pairs)
-        rows = self._page(listing, limit=limit, after=after, cursors=cursor in json)
-        return f"(SELECT {json} FROM {rows} {page} GROUP BY ())"
+        return f"(SELECT {json} FROM ({page}) {p} GROUP BY ())"
+
+
+def _clause(expression: Any) -> Any:
+    """The Core clause of a mapped attribute (or the expression itself), unannotated."""
+    if hasattr(expression, "__clause_element__"):
+        expression = expression.__clause_element__()
+    return expression._deannotate() if hasattr(expression, "_deannotate") else expression
+
+
+def _literal_sql(clause: Any) -> str:
+    return str(clause.compile(dialect=DIALECT, compile_kwargs={"literal_binds": True}))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _plain_value(value: Any) -> Any:
+    """A parameter as psycopg takes it: an enum by its name (as SQLAlchemy's Enum stores it)."""
+    return value.name if isinstance(value, enum.Enum) else value
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    return {name: _plain_value(value) for name, value in params.items()}

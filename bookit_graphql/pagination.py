@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
@@ -37,10 +37,26 @@ def page_size(first: int | None) -> int:
 def encode_cursor(values: Sequence[Any]) -> str:
     """Unpadded base64url of a JSON list, spelled as PostgreSQL's `json_build_array()::text`.
 
-    The compiled reads (compiled.py) make the same cursors in SQL.
+    The compiled reads make the same cursors in SQL (cursor_sql).
     """
     raw = json.dumps([_plain(value) for value in values], ensure_ascii=False)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def cursor_sql(keys: Sequence[tuple[str, type]]) -> str:
+    """encode_cursor in SQL, of the keys (SQL expressions, and their Python types).
+
+    The values are written as _plain writes them: datetimes as the DateTime
+    scalar does (scalars.datetime_sql), UUIDs and decimals as text, integers as numbers.
+    """
+    from bookit_graphql.scalars import datetime_sql
+
+    texts = [
+        datetime_sql(sql) if kind is datetime else sql if kind in (str, int) else f"{sql}::text"
+        for sql, kind in keys
+    ]
+    raw = f"convert_to(json_build_array({', '.join(texts)})::text, 'UTF8')"
+    return f"rtrim(translate(encode({raw}, 'base64'), E'+/\\n', '-_'), '=')"
 
 
 def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
@@ -79,23 +95,22 @@ def _typed(value: Any, kind: type) -> Any:
 
 @dataclass(frozen=True)
 class Listing:
-    """A list as SQL text, for the compiled reads (compiled.py).
+    """A list as the resolvers and the compiled reads (compiled.py) both read it.
 
-    The rows of `table` for which every condition holds (SQL on the table's
-    columns, with psycopg `%(name)s` parameters), ordered by `keys` (SQL, and
-    the type of its value in a cursor), the last key unique.
+    `query` is a domain's SQLAlchemy query whose values are named bind
+    parameters (`bindparam(name)`), given in `params`; a domain builds one query
+    object per shape (which filters apply), so the compiler can cache its SQL
+    text by the object. The rows are ordered by `keys`, the last one unique.
     """
 
-    table: str
-    conditions: list[str]
-    params: dict[str, Any]
-    keys: list[tuple[str, type]]
+    query: Select[Any]
+    keys: Sequence[ColumnElement[Any] | QueryableAttribute[Any]]
+    params: dict[str, Any] = field(default_factory=dict)
     descending: bool = False
 
     @property
-    def shape(self) -> tuple[object, ...]:
-        """What its SQL text depends on: all but the parameters' values."""
-        return self.table, tuple(self.conditions), tuple(self.keys), self.descending
+    def key_types(self) -> list[type]:
+        return [key.type.python_type for key in self.keys]
 
 
 @dataclass
@@ -109,44 +124,39 @@ class Page(Generic[R]):
 
 
 async def keyset_page(
-    session: AsyncSession,
-    query: Select[Any],
+    session_factory: Callable[[], AsyncSession],
+    listing: Listing,
     *,
-    keys: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
-    descending: bool = False,
     first: int | None,
     after: str | None,
-    count: Callable[[], Awaitable[int]],
 ) -> Page[Any]:
-    """Entities of `query` ordered by `keys` (unique together), after the cursor `after`.
+    """Entities of the listing's query in its order, after the cursor `after`.
 
-    Fetches one row more than asked to learn whether another page follows.
+    Fetches one row more than asked to learn whether another page follows; the
+    total is a deferred COUNT(*), run only if the client asks for totalCount.
     """
     limit = page_size(first)
-    query = query.add_columns(*keys)
+    keys = listing.keys
+    query = listing.query.add_columns(*keys)
     if after is not None:
-        start = decode_cursor(after, [key.type.python_type for key in keys])
+        start = decode_cursor(after, listing.key_types)
         position = tuple_(*keys)
+        descending = listing.descending
         query = query.where(position < tuple_(*start) if descending else position > tuple_(*start))
-    order = [key.desc() if descending else key.asc() for key in keys]
-    rows = list((await session.execute(query.order_by(*order).limit(limit + 1))).all())
+    order = [key.desc() if listing.descending else key.asc() for key in keys]
+    async with session_factory() as session:
+        found = await session.execute(query.order_by(*order).limit(limit + 1), listing.params)
+        rows = list(found.all())
     has_next = len(rows) > limit
     rows = rows[:limit]
     cursors = [encode_cursor(row[-len(keys) :]) for row in rows]
-    return Page([row[0] for row in rows], cursors, has_next, count)
-
-
-def counter(
-    session_factory: Callable[[], AsyncSession], query: Select[Any]
-) -> Callable[[], Awaitable[int]]:
-    """A deferred COUNT(*) of `query`, run only if the client asks for totalCount."""
 
     async def total() -> int:
         async with session_factory() as session:
-            counted = select(func.count()).select_from(query.order_by(None).subquery())
-            return int((await session.execute(counted)).scalar_one())
+            counted = select(func.count()).select_from(listing.query.order_by(None).subquery())
+            return int((await session.execute(counted, listing.params)).scalar_one())
 
-    return total
+    return Page([row[0] for row in rows], cursors, has_next, total)
 
 
 @strawberry.type
@@ -172,8 +182,9 @@ class Connection(Generic[T]):
         return await self.count()
 
     @classmethod
-    def of(cls, page: Page[Any], node: Callable[[Any], T]) -> Connection[T]:
-        edges = [Edge(cursor=c, node=node(r)) for r, c in zip(page.rows, page.cursors, strict=True)]
+    def of(cls, page: Page[Any]) -> Connection[T]:
+        """The page as a Connection of its rows (the node types resolve from rows)."""
+        edges = [Edge(cursor=c, node=r) for r, c in zip(page.rows, page.cursors, strict=True)]
         return cls(
             edges=edges,
             page_info=PageInfo(

@@ -28,6 +28,16 @@ def _serialize_datetime(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+def datetime_sql(expression: str) -> str:
+    """_serialize_datetime in SQL, of a timestamptz: isoformat() in UTC (microseconds if any)."""
+    utc = f"({expression} AT TIME ZONE 'UTC')"
+    return (
+        f"(to_char({utc}, CASE WHEN date_trunc('second', {expression}) = {expression} "
+        "THEN 'YYYY-MM-DD\"T\"HH24:MI:SS' ELSE 'YYYY-MM-DD\"T\"HH24:MI:SS.US' END) "
+        "|| '+00:00')"
+    )
+
+
 DateTime = strawberry.scalar(
     name="DateTime",
     description="ISO 8601 date and time with a UTC offset; always UTC on output.",
@@ -52,14 +62,27 @@ def _parse_decimal(value: Any) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
+def _serialize_money(value: Any) -> str:
+    return f"{Decimal(value):.2f}"
+
+
+def money_sql(expression: str) -> str:
+    """_serialize_money in SQL: the amount as text with two decimals."""
+    return f"round(({expression})::numeric, 2)::text"
+
+
 Money = strawberry.scalar(
     name="Decimal",
     description='Money as a string with two decimals, for example "49.90"; never negative.',
-    serialize=lambda value: f"{Decimal(value):.2f}",
+    serialize=_serialize_money,
     parse_value=_parse_decimal,
 )
 
 SCALAR_MAP: dict[object, Any] = {datetime: DateTime, Decimal: Money}
+
+# How the compiled reads (compiled.py) write each scalar whose JSON is not
+# PostgreSQL's own, by GraphQL name: beside each scalar's Python serializer.
+SQL_FORMATS = {"DateTime": datetime_sql, "Decimal": money_sql}
 
 
 def parse_id(value: str) -> uuid.UUID | None:

@@ -121,10 +121,10 @@ async def test_unexpected_errors_are_masked_and_logged(
 ) -> None:
     admin = await make_admin(client, database_url, "admin@example.com")
 
-    async def broken(*args: object, **kwargs: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("SELECT password_hash FROM users -- internal detail")
 
-    monkeypatch.setattr(service, "list_users", broken)
+    monkeypatch.setattr(service, "users_listing", broken)
     with caplog.at_level(logging.ERROR):
         response = await client.post(
             "/graphql",

@@ -266,10 +266,10 @@ async def test_unexpected_errors_leak_no_trace(
 ) -> None:
     admin = await make_admin(client, database_url, "admin@example.com")
 
-    async def broken(*args: object, **kwargs: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"SELECT password_hash FROM users WHERE key = '{SECRET}'")
 
-    monkeypatch.setattr(users_service, "list_users", broken)
+    monkeypatch.setattr(users_service, "users_listing", broken)
     for document in (
         "{ users { totalCount } }",
         "query { users { totalCount } me { id } }",

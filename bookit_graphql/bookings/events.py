@@ -29,6 +29,7 @@ import psycopg
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bookit_graphql import sql
 from bookit_graphql.bookings.models import Booking, BookingEvent, BookingEventKind
 from bookit_graphql.users.auth import RIGHTS_CHANGED
 
@@ -40,17 +41,13 @@ PAGE = 500
 LISTENER = "bookit-listener"  # application_name of the LISTEN connection
 
 
+# A client's retry key and its hash are the client's business, not the log's.
+PRIVATE = ("idempotency_key", "request_hash")
+
+
 def snapshot(booking: Booking) -> dict[str, Any]:
-    return {
-        "id": str(booking.id),
-        "service_id": str(booking.service_id),
-        "user_id": str(booking.user_id),
-        "starts_at": booking.starts_at.isoformat(),
-        "ends_at": booking.ends_at.isoformat(),
-        "status": booking.status.value,
-        "created_at": booking.created_at.isoformat(),
-        "updated_at": booking.updated_at.isoformat(),
-    }
+    """The booking's columns as the log keeps them (read back by sql.restore)."""
+    return sql.dump(booking, exclude=PRIVATE)
 
 
 async def record(session: AsyncSession, *, booking: Booking, kind: BookingEventKind) -> None:
@@ -85,18 +82,14 @@ class Event:
 
     @classmethod
     def from_row(cls, row: Any) -> Event:
-        return cls(
-            id=row[0],
-            kind=BookingEventKind(row[1]),
-            booking_id=row[2],
-            service_id=row[3],
-            user_id=row[4],
-            booking=row[5],
-            occurred_at=row[6],
-        )
+        """An event from a row of EVENT_COLUMNS."""
+        values = dict(zip(EVENT_NAMES, row, strict=True))
+        return cls(**{**values, "kind": BookingEventKind(values["kind"])})
 
 
-EVENT_COLUMNS = "id, kind, booking_id, service_id, user_id, booking, occurred_at"
+# The log's columns, in the order EVENT_COLUMNS selects them
+EVENT_NAMES = [column.name for column in BookingEvent.__table__.columns]
+EVENT_COLUMNS = ", ".join(EVENT_NAMES)
 
 Filter = Callable[[Event], bool]
 

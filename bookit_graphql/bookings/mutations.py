@@ -39,7 +39,7 @@ class BookingMutations:
                 idempotency_key=input.idempotency_key,
             ),
         )
-        return Booking.from_row(row)
+        return Booking.of(row)
 
     @strawberry.mutation(
         extensions=authenticated(),
@@ -63,7 +63,7 @@ class BookingMutations:
                 status=input.status,
             ),
         )
-        return Booking.from_row(row)
+        return Booking.of(row)
 
     @strawberry.mutation(
         extensions=authenticated(),

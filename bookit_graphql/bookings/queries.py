@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import strawberry
 from strawberry.types import Info
 
+from bookit_graphql import compiled
 from bookit_graphql.bookings import service
 from bookit_graphql.bookings.types import Booking, BookingConnection, BookingFilter
-from bookit_graphql.compiled import Compiler, Unknown
 from bookit_graphql.context import Context
 from bookit_graphql.permissions import authenticated
 from bookit_graphql.scalars import parse_id
@@ -40,17 +38,11 @@ class BookingQueries:
             service_id=filter.service_id,
             user_id=filter.user_id,
         )
-        with contextlib.suppress(Unknown):
-            if compiler := Compiler.of(info):
-                listing = service.bookings_listing(filters)
-                return await compiler.connection(
-                    listing, first=first, after=after, as_=BookingConnection
-                )
-        query = service.bookings_query(filters)
-        page = await service.list_bookings(
-            info.context.session_factory, query, first=first, after=after
+        listing = service.bookings_listing(filters)
+        connection: BookingConnection = await compiled.connection(
+            info, listing, first=first, after=after
         )
-        return BookingConnection.of(page, Booking.from_row)
+        return connection
 
     @strawberry.field(
         extensions=authenticated(),
@@ -58,8 +50,5 @@ class BookingQueries:
     )
     async def booking(self, info: Info[Context, None], id: strawberry.ID) -> Booking | None:
         assert info.context.user is not None
-        async with info.context.session_factory() as session:
-            row = await service.get_booking(
-                session, actor=info.context.user, booking_id=parse_id(id)
-            )
-        return Booking.from_row(row)
+        listing = service.booking_listing(actor=info.context.user, booking_id=parse_id(id))
+        return Booking.of(await compiled.one(info, listing, missing="No such booking."))

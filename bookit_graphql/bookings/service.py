@@ -17,22 +17,23 @@ not come through here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, false, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookit_graphql.bookings import events, models
 from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.errors import BadUserInput, BookingConflict, Forbidden, InvalidState, NotFound
-from bookit_graphql.pagination import Listing, Page, counter, keyset_page
+from bookit_graphql.pagination import Listing
 from bookit_graphql.permissions import Role
 from bookit_graphql.scalars import parse_id
 from bookit_graphql.users.models import User
@@ -130,13 +131,6 @@ async def create_booking(
     raise BookingConflict()
 
 
-async def get_booking(
-    session: AsyncSession, *, actor: User, booking_id: uuid.UUID | None
-) -> models.Booking:
-    """The actor's booking (any, for an admin); NOT_FOUND for another user's."""
-    return await _find(session, actor=actor, booking_id=booking_id)
-
-
 def bookings_filter(
     *,
     actor: User,
@@ -172,9 +166,20 @@ def bookings_filter(
     return found
 
 
-def bookings_query(filters: dict[str, Any]) -> Select[Any]:
-    """The bookings that pass `filters` (from bookings_filter)."""
-    query = select(models.Booking)
+def bookings_listing(filters: dict[str, Any]) -> Listing:
+    """The bookings that pass `filters` (from bookings_filter), by start time."""
+    return Listing(_bookings_query(tuple(filters)), BOOKING_KEYS, filters)
+
+
+BOOKING_KEYS = [models.Booking.starts_at, models.Booking.id]
+
+
+@functools.cache
+def _bookings_query(names: tuple[str, ...]) -> Select[Any]:
+    """One query object per set of filters, their values as parameters (see Listing).
+
+    An unknown id is a NULL parameter, which matches nothing.
+    """
     tests = {
         "user_id": models.Booking.user_id.__eq__,
         "service_id": models.Booking.service_id.__eq__,
@@ -182,48 +187,23 @@ def bookings_query(filters: dict[str, Any]) -> Select[Any]:
         "from": models.Booking.ends_at.__gt__,
         "to": models.Booking.starts_at.__lt__,
     }
-    for name, value in filters.items():
-        query = query.where(false() if value is None else tests[name](value))
+    query = select(models.Booking)
+    for name in names:
+        query = query.where(tests[name](bindparam(name)))
     return query
 
 
-# bookings_query as SQL text, for the compiled reads
-FILTER_SQL = {
-    "user_id": "bookings.user_id = %(user_id)s",
-    "service_id": "bookings.service_id = %(service_id)s",
-    "status": "bookings.status = %(status)s",
-    "from": "bookings.ends_at > %(from)s",
-    "to": "bookings.starts_at < %(to)s",
-}
+def booking_listing(*, actor: User, booking_id: uuid.UUID | None) -> Listing:
+    """The actor's booking (any, for an admin): as _find, for reads."""
+    admin = actor.role == Role.ADMIN
+    params = {"id": booking_id} if admin else {"id": booking_id, "owner": actor.id}
+    return Listing(_booking_query(admin), BOOKING_KEYS, params)
 
 
-def bookings_listing(filters: dict[str, Any]) -> Listing:
-    """bookings_query(filters) and BOOKING_KEYS as SQL text, for the compiled reads."""
-    params = {name: getattr(value, "value", value) for name, value in filters.items()}
-    keys = [("bookings.starts_at", datetime), ("bookings.id", uuid.UUID)]
-    return Listing("bookings", [FILTER_SQL[name] for name in filters], params, keys)
-
-
-BOOKING_KEYS = [models.Booking.starts_at, models.Booking.id]
-
-
-async def list_bookings(
-    session_factory: async_sessionmaker[AsyncSession],
-    query: Select[Any],
-    *,
-    first: int | None = None,
-    after: str | None = None,
-) -> Page[models.Booking]:
-    """A page of `query` (see bookings_query), by start time."""
-    async with session_factory() as session:
-        return await keyset_page(
-            session,
-            query,
-            keys=BOOKING_KEYS,
-            first=first,
-            after=after,
-            count=counter(session_factory, query),
-        )
+@functools.cache
+def _booking_query(admin: bool) -> Select[Any]:
+    query = select(models.Booking).where(models.Booking.id == bindparam("id"))
+    return query if admin else query.where(models.Booking.user_id == bindparam("owner"))
 
 
 async def update_booking(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Interval,
+    Select,
     Uuid,
     bindparam,
     column,
@@ -22,20 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from bookit_graphql.bookings.models import Booking
-from bookit_graphql.catalog.models import Service
 from bookit_graphql.context import Loader
-
-
-class ServicesByIdLoader(Loader[uuid.UUID, Service | None]):
-    """Services whatever their state: a booking keeps showing its deactivated service."""
-
-    async def batch_load_fn(self, keys: Sequence[uuid.UUID]) -> list[Service | None]:
-        async with self.session_factory() as session:
-            found = {
-                s.id: s for s in await session.scalars(select(Service).where(Service.id.in_(keys)))
-            }
-        return [found.get(key) for key in keys]
+from bookit_graphql.db import Base
 
 
 @dataclass(frozen=True)
@@ -76,43 +66,51 @@ def _range(starts: Any, ends: Any) -> ColumnElement[Any]:
     return func.tstzrange(starts, ends, literal_column("'[)'"))
 
 
-# Each key's booked time in its window, as one multirange: one index probe per
-# key, instead of one per candidate slot. Spelled as the exclusion constraint
-# ex_bookings_no_overlap (a literal status, not a parameter), so that its
-# partial GiST index (service_id, range) answers the probe.
-_booked = (
-    select(
-        func.coalesce(
-            func.range_agg(_range(Booking.starts_at, Booking.ends_at)), func.tstzmultirange()
-        ).label("ranges")
+@functools.cache
+def free_slots() -> Select[Any]:
+    """The free future slots of each key's window (built on first use: bookings build on
+    the catalogue, so their table is named, not imported)."""
+    bookings = Base.metadata.tables["bookings"].c
+    # Each key's booked time in its window, as one multirange: one index probe per
+    # key, instead of one per candidate slot. Spelled as the exclusion constraint
+    # ex_bookings_no_overlap (a literal status, not a parameter), so that its
+    # partial GiST index (service_id, range) answers the probe.
+    booked = (
+        select(
+            func.coalesce(
+                func.range_agg(_range(bookings.starts_at, bookings.ends_at)),
+                func.tstzmultirange(),
+            ).label("ranges")
+        )
+        .where(
+            bookings.service_id == _keys.c.service_id,
+            bookings.status != literal_column("'CANCELLED'"),
+            _range(bookings.starts_at, bookings.ends_at).op("&&")(
+                _range(_keys.c.window_start, _keys.c.window_end)
+            ),
+        )
+        .lateral("booked")
     )
-    .where(
-        Booking.service_id == _keys.c.service_id,
-        Booking.status != literal_column("'CANCELLED'"),
-        _range(Booking.starts_at, Booking.ends_at).op("&&")(
-            _range(_keys.c.window_start, _keys.c.window_end)
-        ),
+    # Intervals of whole minutes are absolute time: a DST switch in the client's
+    # offsets does not bend the grid.
+    starts = (
+        func.generate_series(
+            _keys.c.window_start, _keys.c.window_end - _keys.c.duration, _keys.c.step
+        )
+        .table_valued(column("starts_at", TIMESTAMPTZ))
+        .render_derived(name="slot")
+        .lateral()
     )
-    .lateral("booked")
-)
-# Intervals of whole minutes are absolute time: a DST switch in the client's
-# offsets does not bend the grid.
-_starts = (
-    func.generate_series(_keys.c.window_start, _keys.c.window_end - _keys.c.duration, _keys.c.step)
-    .table_valued(column("starts_at", TIMESTAMPTZ))
-    .render_derived(name="slot")
-    .lateral()
-)
-_ends = _starts.c.starts_at + _keys.c.duration
-FREE_SLOTS = (
-    select(_keys.c.n, _starts.c.starts_at, _ends.label("ends_at"))
-    .select_from(_keys.join(_booked, true()).join(_starts, true()))
-    .where(
-        _starts.c.starts_at > func.now(),
-        ~_booked.c.ranges.bool_op("&&")(_range(_starts.c.starts_at, _ends)),
+    ends = starts.c.starts_at + _keys.c.duration
+    return (
+        select(_keys.c.n, starts.c.starts_at, ends.label("ends_at"))
+        .select_from(_keys.join(booked, true()).join(starts, true()))
+        .where(
+            starts.c.starts_at > func.now(),
+            ~booked.c.ranges.bool_op("&&")(_range(starts.c.starts_at, ends)),
+        )
+        .order_by(_keys.c.n, starts.c.starts_at)
     )
-    .order_by(_keys.c.n, _starts.c.starts_at)
-)
 
 
 class AvailableSlotsLoader(Loader[SlotQuery, list[Slot]]):
@@ -128,6 +126,6 @@ class AvailableSlotsLoader(Loader[SlotQuery, list[Slot]]):
         }
         found: list[list[Slot]] = [[] for _ in keys]
         async with self.session_factory() as session:
-            for n, starts_at, ends_at in await session.execute(FREE_SLOTS, params):
+            for n, starts_at, ends_at in await session.execute(free_slots(), params):
                 found[n - 1].append((starts_at, ends_at))
         return found

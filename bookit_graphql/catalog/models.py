@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, Numeric, String, Text, func, true
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    DateTime,
+    Numeric,
+    String,
+    Text,
+    cast,
+    func,
+    true,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookit_graphql.db import Base
@@ -36,10 +47,15 @@ class Service(Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
-    @property
+    @hybrid_property
     def average_rating(self) -> float | None:
         """The mean rating, half-up to 2 decimals: as PostgreSQL's round(numeric, 2)."""
         if not self.review_count:
             return None
         mean = Decimal(self.rating_total) / self.review_count
         return float(mean.quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+    @average_rating.inplace.expression
+    @classmethod
+    def _average_rating(cls) -> ColumnElement[Decimal | None]:
+        return func.round(cast(cls.rating_total, Numeric) / func.nullif(cls.review_count, 0), 2)

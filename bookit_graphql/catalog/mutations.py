@@ -30,7 +30,7 @@ class CatalogMutations:
                 duration_minutes=input.duration_minutes,
                 is_active=input.is_active,
             )
-        return Service.from_row(row)
+        return Service.of(row)
 
     @strawberry.mutation(
         extensions=admin_only(),
@@ -49,7 +49,7 @@ class CatalogMutations:
                 duration_minutes=input.duration_minutes,
                 is_active=input.is_active,
             )
-        return Service.from_row(row)
+        return Service.of(row)
 
     @strawberry.mutation(
         extensions=admin_only(),

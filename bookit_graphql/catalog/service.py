@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -9,11 +10,21 @@ from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import psycopg.errors
-from sqlalchemy import ColumnElement, Numeric, Select, String, cast, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -21,7 +32,7 @@ from bookit_graphql.catalog.loaders import SlotQuery
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.db import contains_pattern
 from bookit_graphql.errors import BadUserInput, NotFound
-from bookit_graphql.pagination import Listing, Page, counter, keyset_page
+from bookit_graphql.pagination import Listing
 from bookit_graphql.permissions import Role
 from bookit_graphql.users.models import User
 
@@ -83,8 +94,17 @@ def services_filter(
     return found
 
 
-def services_query(filters: dict[str, Any]) -> Select[Any]:
-    """The services that pass `filters` (from services_filter)."""
+def services_listing(
+    filters: dict[str, Any], *, sort: str = "created_at", descending: bool = False
+) -> Listing:
+    """The services that pass `filters` (from services_filter), sorted by `sort`."""
+    keys = [SORT_KEYS[sort], Service.id]
+    return Listing(_services_query(tuple(filters)), keys, filters, descending)
+
+
+@functools.cache
+def _services_query(names: tuple[str, ...]) -> Select[Any]:
+    """One query object per set of filters, their values as parameters (see Listing)."""
     tests: dict[str, Callable[[Any], ColumnElement[bool]]] = {
         "active": Service.is_active.__eq__,
         "q": lambda pattern: SEARCH_TEXT.ilike(pattern, escape="\\"),
@@ -92,76 +112,20 @@ def services_query(filters: dict[str, Any]) -> Select[Any]:
         "price_max": Service.price.__le__,
     }
     query = select(Service)
-    for name, value in filters.items():
-        query = query.where(tests[name](value))
+    for name in names:
+        query = query.where(tests[name](bindparam(name)))
     return query
 
 
-# services_query and SORT_KEYS as SQL text, for the compiled reads
-FILTER_SQL = {
-    "active": "services.is_active = %(active)s",
-    # the expression of the trigram index, as SEARCH_TEXT renders it
-    "q": "services.title || ' ' || services.description ILIKE %(q)s ESCAPE '\\'",
-    "price_min": "services.price >= %(price_min)s",
-    "price_max": "services.price <= %(price_max)s",
-}
-SORT_SQL: dict[str, tuple[str, type]] = {
-    "title": ("services.title", str),
-    "price": ("services.price", Decimal),
-    "created_at": ("services.created_at", datetime),
-    "rating": (
-        "coalesce(services.rating_total::numeric / nullif(services.review_count, 0), 0)",
-        Decimal,
-    ),
-}
-
-
-def services_listing(
-    filters: dict[str, Any], *, sort: str = "created_at", descending: bool = False
-) -> Listing:
-    """services_query(filters) sorted by `sort`, as SQL text for the compiled reads."""
-    keys = [SORT_SQL[sort], ("services.id", uuid.UUID)]
-    return Listing("services", [FILTER_SQL[name] for name in filters], filters, keys, descending)
-
-
 def service_listing(*, service_id: uuid.UUID | None, viewer: User | None) -> Listing:
-    """get_service's rule as SQL text, for the compiled reads."""
-    conditions = ["services.id = %(id)s"]
-    if not is_admin(viewer):
-        conditions.append("services.is_active")
-    return Listing("services", conditions, {"id": service_id}, [("services.id", uuid.UUID)])
-
-
-async def list_services(
-    session_factory: async_sessionmaker[AsyncSession],
-    query: Select[Any],
-    *,
-    sort: str = "created_at",
-    descending: bool = False,
-    first: int | None = None,
-    after: str | None = None,
-) -> Page[Service]:
-    """A page of `query` (see services_query), sorted by `sort` (a key of SORT_KEYS)."""
-    async with session_factory() as session:
-        return await keyset_page(
-            session,
-            query,
-            keys=[SORT_KEYS[sort], Service.id],
-            descending=descending,
-            first=first,
-            after=after,
-            count=counter(session_factory, query),
-        )
-
-
-async def get_service(
-    session: AsyncSession, *, service_id: uuid.UUID | None, viewer: User | None
-) -> Service:
     """The service, if the viewer may know it: inactive ones are admins' only."""
-    service = await session.get(Service, service_id) if service_id else None
-    if service is None or not (service.is_active or is_admin(viewer)):
-        raise NotFound(NO_SUCH_SERVICE)
-    return service
+    return Listing(_service_query(is_admin(viewer)), [Service.id], {"id": service_id})
+
+
+@functools.cache
+def _service_query(admin: bool) -> Select[Any]:
+    query = select(Service).where(Service.id == bindparam("id"))
+    return query if admin else query.where(Service.is_active)
 
 
 def slot_query(service: Service, *, start: datetime, end: datetime, step_minutes: int) -> SlotQuery:

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from bookit_graphql.catalog import models
+from bookit_graphql import sql
+from bookit_graphql.catalog import models, service
+from bookit_graphql.catalog.loaders import AvailableSlotsLoader
 from bookit_graphql.context import Context
 from bookit_graphql.pagination import Connection
 
@@ -25,59 +27,46 @@ class TimeSlot:
 
 
 @strawberry.type
-class Service:
-    id: strawberry.ID
-    title: str
-    description: str
-    price: Decimal
-    duration_minutes: int
-    is_active: bool
-    average_rating: float | None = strawberry.field(
-        description="Mean rating of its reviews, 2 decimals; null without reviews."
+class Service(sql.Object[models.Service]):
+    id: strawberry.ID = sql.column(models.Service.id)
+    title: str = sql.column(models.Service.title)
+    description: str = sql.column(models.Service.description)
+    price: Decimal = sql.column(models.Service.price)
+    duration_minutes: int = sql.column(models.Service.duration_minutes)
+    is_active: bool = sql.column(models.Service.is_active)
+    average_rating: float | None = sql.column(
+        models.Service.average_rating,
+        description="Mean rating of its reviews, 2 decimals; null without reviews.",
     )
-    review_count: int
-    created_at: datetime
-    updated_at: datetime
-    row: strawberry.Private[models.Service]
-
-    @classmethod
-    def from_row(cls, row: models.Service) -> Service:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            title=row.title,
-            description=row.description,
-            price=row.price,
-            duration_minutes=row.duration_minutes,
-            is_active=row.is_active,
-            average_rating=row.average_rating,
-            review_count=row.review_count,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            row=row,
+    review_count: int = sql.column(models.Service.review_count)
+    created_at: datetime = sql.column(models.Service.created_at)
+    updated_at: datetime = sql.column(models.Service.updated_at)
+    # reviews build on the catalogue: named by table, not imported
+    reviews: Connection[Annotated[Review, strawberry.lazy("bookit_graphql.reviews.types")]] = (
+        sql.children(
+            "reviews.service_id",
+            of=models.Service.id,
+            order=("created_at", "id"),
+            descending=True,
+            total=models.Service.review_count,
+            description="Reviews of this service, newest first.",
         )
-
-    @strawberry.field(description="Reviews of this service, newest first.")
-    async def reviews(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated[Review, strawberry.lazy("bookit_graphql.reviews.types")]]:
-        from bookit_graphql.reviews.queries import service_reviews
-
-        return await service_reviews(info, self.row, first=first, after=after)
+    )
 
     @strawberry.field(
         description="Start times on a `stepMinutes` grid (default 30) from `from` where a "
         "booking of `durationMinutes` fits before `to`; the window is at most 31 days."
     )
     async def available_slots(
-        self,
+        root: models.Service,
         info: Info[Context, None],
         from_: Annotated[datetime, strawberry.argument(name="from")],
         to: datetime,
         step_minutes: int = 30,
     ) -> list[TimeSlot]:
-        from bookit_graphql.catalog.queries import available_slots
-
-        return await available_slots(info, self.row, start=from_, end=to, step_minutes=step_minutes)
+        query = service.slot_query(root, start=from_, end=to, step_minutes=step_minutes)
+        slots = await info.context.loader(AvailableSlotsLoader).load(query)
+        return [TimeSlot(starts_at=starts_at, ends_at=ends_at) for starts_at, ends_at in slots]
 
 
 ServiceConnection = Connection[Service]

@@ -29,7 +29,7 @@ class ReviewMutations:
                 rating=input.rating,
                 comment=input.comment,
             )
-        return Review.from_row(review)
+        return Review.of(review)
 
     @strawberry.mutation(
         extensions=authenticated(),
@@ -48,7 +48,7 @@ class ReviewMutations:
                 rating=input.rating,
                 comment=input.comment,
             )
-        return Review.from_row(review)
+        return Review.of(review)
 
     @strawberry.mutation(
         extensions=authenticated(), description="Delete a review: its author, or an admin."

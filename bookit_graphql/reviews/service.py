@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.unset import UNSET, UnsetType
 
 from bookit_graphql.bookings.models import Booking, BookingStatus
 from bookit_graphql.errors import AlreadyExists, BadUserInput, Forbidden, InvalidState, NotFound
-from bookit_graphql.pagination import Page, counter, keyset_page
+from bookit_graphql.pagination import Listing
 from bookit_graphql.permissions import Role
 from bookit_graphql.reviews.models import MAX_COMMENT, Review
 from bookit_graphql.scalars import parse_id
@@ -125,45 +125,29 @@ async def _locked_review(
     return review
 
 
-def reviews_query(*, actor: User, service_id: str | None, user_id: str | None) -> Select[Any]:
-    """The reviews that the actor may list: all for an admin, their own for a user.
+def reviews_listing(*, actor: User, service_id: str | None, user_id: str | None) -> Listing:
+    """The reviews that the actor may list, newest first: all for an admin, their own for a user.
 
     Filters take ids as the client sent them: one that names nothing matches
-    nothing. A user's `user_id` filter is ignored: they only ever see their own.
+    nothing (a NULL parameter). A user's `user_id` filter is ignored: they only
+    ever see their own.
     """
-    query = select(Review)
+    filters: dict[str, Any] = {}
     if actor.role != Role.ADMIN:
-        query = query.where(Review.user_id == actor.id)
+        filters["user_id"] = actor.id
     elif user_id is not None:
-        query = query.where(_is(Review.user_id, user_id))
+        filters["user_id"] = parse_id(user_id)
     if service_id is not None:
-        query = query.where(_is(Review.service_id, service_id))
+        filters["service_id"] = parse_id(service_id)
+    keys = [Review.created_at, Review.id]
+    return Listing(_reviews_query(tuple(filters)), keys, filters, descending=True)
+
+
+@functools.cache
+def _reviews_query(names: tuple[str, ...]) -> Select[Any]:
+    """One query object per set of filters, their values as parameters (see Listing)."""
+    columns = {"user_id": Review.user_id, "service_id": Review.service_id}
+    query = select(Review)
+    for name in names:
+        query = query.where(columns[name] == bindparam(name))
     return query
-
-
-def _is(column: InstrumentedAttribute[uuid.UUID], given: str) -> ColumnElement[bool]:
-    parsed = parse_id(given)
-    return column == parsed if parsed else false()
-
-
-async def list_reviews(
-    session_factory: async_sessionmaker[AsyncSession],
-    *,
-    actor: User,
-    service_id: str | None = None,
-    user_id: str | None = None,
-    first: int | None = None,
-    after: str | None = None,
-) -> Page[Review]:
-    """Reviews the actor may see, newest first."""
-    query = reviews_query(actor=actor, service_id=service_id, user_id=user_id)
-    async with session_factory() as session:
-        return await keyset_page(
-            session,
-            query,
-            keys=[Review.created_at, Review.id],
-            descending=True,
-            first=first,
-            after=after,
-            count=counter(session_factory, query),
-        )

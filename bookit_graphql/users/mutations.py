@@ -85,7 +85,7 @@ class UserMutations:
                 current_password=input.current_password,
                 new_password=input.new_password,
             )
-        return User.from_row(user)
+        return User.of(user)
 
     @strawberry.mutation(extensions=admin_only(), description="Change a user's role or activity.")
     async def update_user(
@@ -102,4 +102,4 @@ class UserMutations:
                 is_active=input.is_active,
                 full_name=input.full_name,
             )
-        return User.from_row(user)
+        return User.of(user)

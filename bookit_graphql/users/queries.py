@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from bookit_graphql import compiled
 from bookit_graphql.context import Context
 from bookit_graphql.permissions import admin_only, authenticated
 from bookit_graphql.users import service
@@ -16,7 +17,7 @@ class UserQueries:
     @strawberry.field(extensions=authenticated(), description="The caller's profile.")
     def me(self, info: Info[Context, None]) -> User:
         assert info.context.user is not None  # guaranteed by @authenticated
-        return User.from_row(info.context.user)
+        return User.of(info.context.user)
 
     @strawberry.field(extensions=admin_only(), description="Users, oldest first.")
     async def users(
@@ -27,12 +28,8 @@ class UserQueries:
         after: str | None = None,
     ) -> UserConnection:
         filter = filter or UserFilter()
-        page = await service.list_users(
-            info.context.session_factory,
-            q=filter.q,
-            role=filter.role,
-            is_active=filter.is_active,
-            first=first,
-            after=after,
+        listing = service.users_listing(q=filter.q, role=filter.role, is_active=filter.is_active)
+        connection: UserConnection = await compiled.connection(
+            info, listing, first=first, after=after
         )
-        return UserConnection.of(page, User.from_row)
+        return connection

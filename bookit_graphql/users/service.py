@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookit_graphql.config import Settings
 from bookit_graphql.db import contains_pattern
 from bookit_graphql.errors import AlreadyExists, BadUserInput, InvalidState, NotFound
-from bookit_graphql.pagination import Page, counter, keyset_page
+from bookit_graphql.pagination import Listing
 from bookit_graphql.permissions import Role
 from bookit_graphql.users.auth import (
     check_full_name,
@@ -61,40 +63,32 @@ async def update_me(
     return user
 
 
-def users_query(*, q: str | None, role: Role | None, is_active: bool | None) -> Select[Any]:
-    query = select(User)
-    if q:
-        pattern = contains_pattern(q)
-        query = query.where(
-            or_(User.email.ilike(pattern, escape="\\"), User.full_name.ilike(pattern, escape="\\"))
-        )
-    if role is not None:
-        query = query.where(User.role == role)
-    if is_active is not None:
-        query = query.where(User.is_active == is_active)
-    return query
-
-
-async def list_users(
-    session_factory: async_sessionmaker[AsyncSession],
-    *,
-    q: str | None = None,
-    role: Role | None = None,
-    is_active: bool | None = None,
-    first: int | None = None,
-    after: str | None = None,
-) -> Page[User]:
+def users_listing(*, q: str | None, role: Role | None, is_active: bool | None) -> Listing:
     """Users, oldest first, filtered by text (email, name), role and activity."""
-    query = users_query(q=q, role=role, is_active=is_active)
-    async with session_factory() as session:
-        return await keyset_page(
-            session,
-            query,
-            keys=[User.created_at, User.id],
-            first=first,
-            after=after,
-            count=counter(session_factory, query),
-        )
+    filters: dict[str, Any] = {}
+    if q:
+        filters["q"] = contains_pattern(q)
+    if role is not None:
+        filters["role"] = role
+    if is_active is not None:
+        filters["is_active"] = is_active
+    return Listing(_users_query(tuple(filters)), [User.created_at, User.id], filters)
+
+
+@functools.cache
+def _users_query(names: tuple[str, ...]) -> Select[Any]:
+    """One query object per set of filters, their values as parameters (see Listing)."""
+    tests: dict[str, Callable[[Any], ColumnElement[bool]]] = {
+        "q": lambda pattern: or_(
+            User.email.ilike(pattern, escape="\\"), User.full_name.ilike(pattern, escape="\\")
+        ),
+        "role": User.role.__eq__,
+        "is_active": User.is_active.__eq__,
+    }
+    query = select(User)
+    for name in names:
+        query = query.where(tests[name](bindparam(name)))
+    return query
 
 
 async def update_user(

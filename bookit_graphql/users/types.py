@@ -6,32 +6,21 @@ from datetime import datetime
 
 import strawberry
 
+from bookit_graphql import sql
 from bookit_graphql.pagination import Connection
 from bookit_graphql.permissions import Role
 from bookit_graphql.users import auth, models
 
 
 @strawberry.type
-class User:
-    id: strawberry.ID
-    email: str
-    full_name: str
-    role: Role
-    is_active: bool
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: models.User) -> User:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            email=row.email,
-            full_name=row.full_name,
-            role=row.role,
-            is_active=row.is_active,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+class User(sql.Object[models.User]):
+    id: strawberry.ID = sql.column(models.User.id)
+    email: str = sql.column(models.User.email)
+    full_name: str = sql.column(models.User.full_name)
+    role: Role = sql.column(models.User.role)
+    is_active: bool = sql.column(models.User.is_active)
+    created_at: datetime = sql.column(models.User.created_at)
+    updated_at: datetime = sql.column(models.User.updated_at)
 
 
 UserConnection = Connection[User]
@@ -52,7 +41,7 @@ class AuthPayload:
             refresh_token=tokens.refresh_token,
             token_type="Bearer",
             expires_in=tokens.expires_in,
-            user=User.from_row(tokens.user),
+            user=User.of(tokens.user),
         )
 
 
