@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import make_url, text
+from sqlalchemy import event, make_url, text
 
 from bookit_graphql.app import create_app
 from bookit_graphql.config import Settings
@@ -215,35 +215,34 @@ def wait_until_healthy(
 
 
 class StatementCounter:
-    """Counts the SQL statements that an app sends (its engine's, and its compiled reads)."""
+    """The SQL statements that an app sends (its engine's, and its compiled reads')."""
 
     def __init__(self) -> None:
-        self.count = 0
         self.statements: list[str] = []
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.count += 1
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def clear(self) -> None:
+        """Forget what was sent so far (before the request that a test measures)."""
+        self.statements.clear()
+
+    def _executed(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements.append(statement)
 
-    def read(self, statement: str) -> None:
-        self(None, None, statement)
-
     def attach(self, app: Any) -> None:
-        from sqlalchemy import event
-
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", self)
-        app.state.reads.listeners.append(self.read)
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", self._executed)
+        app.state.reads.listeners.append(self.statements.append)
 
     def detach(self, app: Any) -> None:
-        from sqlalchemy import event
-
-        event.remove(app.state.engine.sync_engine, "before_cursor_execute", self)
-        app.state.reads.listeners.remove(self.read)
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", self._executed)
+        app.state.reads.listeners.remove(self.statements.append)
 
 
 @pytest.fixture
 def statements(app: Any) -> Iterator[StatementCounter]:
-    """Counts the statements of the app's engine during a test (reset it before a request)."""
+    """The statements of the app during a test (call `clear()` before the measured request)."""
     counter = StatementCounter()
     counter.attach(app)
     yield counter

@@ -255,8 +255,7 @@ async def test_one_statement_builds_a_change_for_every_subscriber_with_one_selec
         service = await make_service(title="Massage")
         ann = await register(client, "ann@example.com")
         await asyncio.sleep(0.3)
-        statements.count = 0
-        statements.statements.clear()
+        statements.clear()
 
         # when Ann books
         await booked(client, ann["accessToken"], service, at(1))

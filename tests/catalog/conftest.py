@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.db import create_engine, create_session_factory
@@ -34,19 +33,3 @@ async def admin(client: httpx.AsyncClient, database_url: str) -> str:
 async def user(client: httpx.AsyncClient) -> dict[str, Any]:
     """A plain user's register payload (accessToken, user.id...)."""
     return await register(client, "user@example.com")
-
-
-@pytest.fixture
-def sql_statements(app: Any) -> Iterator[list[str]]:
-    """The SQL statements that the app sends during the test (clear it before a request)."""
-    sent: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    app.state.reads.listeners.append(sent.append)
-    yield sent
-    app.state.reads.listeners.remove(sent.append)
-    event.remove(engine, "before_cursor_execute", record)

@@ -18,6 +18,7 @@ from tests.catalog.helpers import (
     create_service,
     set_review_stats,
 )
+from tests.conftest import StatementCounter
 from tests.helpers import codes, gql
 
 SERVICE_WITH_REVIEWS = """
@@ -271,22 +272,22 @@ async def test_page_size_and_cursor_are_checked(
 async def test_a_page_of_fifty_costs_one_statement_or_two(
     client: httpx.AsyncClient,
     db: async_sessionmaker[AsyncSession],
-    sql_statements: list[str],
+    statements: StatementCounter,
     reads: str,
 ) -> None:
     # given
     await add_services(db, *({"title": f"Service {n}"} for n in range(60)))
-    sql_statements.clear()
+    statements.clear()
     # when
     body = await gql(client, SERVICES, {"first": 50})
     # then: the page and, because it was asked for, the count (compiled: in one statement)
     assert len(body["data"]["services"]["edges"]) == 50
     assert body["data"]["services"]["totalCount"] == 60
-    assert len(sql_statements) == {"compiled": 1, "resolved": 2}[reads], sql_statements
+    assert statements.count == {"compiled": 1, "resolved": 2}[reads], statements.statements
     # without totalCount, the page alone
-    sql_statements.clear()
+    statements.clear()
     await gql(client, "{ services(first: 50) { edges { node { id title price } } } }")
-    assert len(sql_statements) == 1, sql_statements
+    assert statements.count == 1, statements.statements
 
 
 async def test_one_service_by_id(client: httpx.AsyncClient, admin: str) -> None:

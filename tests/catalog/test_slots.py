@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings.models import BookingStatus
 from tests.catalog.helpers import SERVICE_AVAILABILITY, add_booking, create_service
+from tests.conftest import StatementCounter
 from tests.helpers import codes, gql
 
 
@@ -229,7 +230,7 @@ async def test_a_page_of_services_gets_its_slots_in_one_statement(
     admin: str,
     user: dict[str, Any],
     db: async_sessionmaker[AsyncSession],
-    sql_statements: list[str],
+    statements: StatementCounter,
 ) -> None:
     # given: 12 services, the first one booked 09-10
     services = [await create_service(client, admin, title=f"S{n}") for n in range(12)]
@@ -241,12 +242,12 @@ async def test_a_page_of_services_gets_its_slots_in_one_statement(
         starts_at=at(day, 9),
         ends_at=at(day, 10),
     )
-    sql_statements.clear()
+    statements.clear()
     # when
     variables = {"from": at(day, 9).isoformat(), "to": at(day, 12).isoformat()}
     body = await gql(client, SLOTS_OF_A_PAGE, variables)
     # then: the page, and one statement for every service's slots
-    assert len(sql_statements) == 2, sql_statements
+    assert statements.count == 2, statements.statements
     nodes = {edge["node"]["id"]: edge["node"] for edge in body["data"]["services"]["edges"]}
     assert len(nodes) == 12
     assert len(nodes[services[0]["id"]]["availableSlots"]) == 2

@@ -208,8 +208,7 @@ async def test_service_reviews_of_many_services_cost_one_statement(
             await rows.review(user_id=author, service_id=service_id)
 
     # when Ann lists her 6 reviews, each with 2 reviews of its service and their authors
-    statements.count = 0
-    statements.statements.clear()
+    statements.clear()
     body = await gql(client, SERVICES_OF_REVIEWS, {"reviewsFirst": 2}, token=reviewer.token)
     assert "errors" not in body, body
     services = [edge["node"]["service"] for edge in body["data"]["reviews"]["edges"]]
@@ -255,8 +254,7 @@ async def test_one_batch_of_pages_of_mixed_sizes_and_cursors_is_one_statement(
         ReviewPageKey(haircut, limit=0),
         ReviewPageKey(uuid.uuid4(), limit=3),
     ]
-    statements.count = 0
-    statements.statements.clear()
+    statements.clear()
     loader = ReviewPagesByServiceLoader(app.state.session_factory)
     pages = await asyncio.gather(*(loader.load(key) for key in keys))
 

@@ -153,8 +153,7 @@ async def test_a_service_with_its_reviews_costs_a_constant_few_statements(
         await rows.review(user_id=authors[n % 5], service_id=reviewer.service_id)
 
     # when anyone reads the service with 20 reviews, their authors, bookings and service
-    statements.count = 0
-    statements.statements.clear()
+    statements.clear()
     service = await reviews_of(client, reviewer.service_id, reviewsFirst=20)
     assert len(service["reviews"]["edges"]) == 20
 
@@ -164,8 +163,7 @@ async def test_a_service_with_its_reviews_costs_a_constant_few_statements(
     assert statements.count == expected, "\n\n".join(statements.statements)
 
     # and Ann, signed in and shown her own bookings, adds the token and the bookings
-    statements.count = 0
-    statements.statements.clear()
+    statements.clear()
     await reviews_of(client, reviewer.service_id, reviewer.token, reviewsFirst=20)
     expected = {"compiled": 2, "resolved": 5}[reads]
     assert statements.count == expected, "\n\n".join(statements.statements)
@@ -183,8 +181,7 @@ async def test_a_page_of_services_with_their_reviews_costs_the_same_for_any_numb
             service_id = await rows.service("More")
             for rating in (3, 4):
                 await rows.review(user_id=reviewer.user_id, service_id=service_id, rating=rating)
-        statements.count = 0
-        statements.statements.clear()
+        statements.clear()
         body = await gql(client, SERVICES, {"reviewsFirst": 1})
         assert "errors" not in body, body
         services = body["data"]["services"]["edges"]
