@@ -20,11 +20,14 @@ import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy import event, make_url, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.app import create_app
 from bookit_graphql.config import Settings
-from bookit_graphql.db import Base, create_engine, migrate, sqlalchemy_url
+from bookit_graphql.db import Base, create_engine, create_session_factory, migrate, sqlalchemy_url
 from bookit_graphql.models import load_all
+from tests.factories import Rows
+from tests.helpers import Account, make_admin, sign_up
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -117,10 +120,39 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 
 @pytest.fixture
+async def db(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test database, beside the API's own."""
+    engine = create_engine(database_url, pool_size=2)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def rows(db: async_sessionmaker[AsyncSession]) -> Rows:
+    """Rows written straight into the test database (tests/factories.py)."""
+    return Rows(db)
+
+
+@pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bookit.test") as c:
         yield c
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, database_url: str) -> Account:
+    return await make_admin(client, database_url, "admin@example.com")
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> Account:
+    return await sign_up(client, "alice@example.com", full_name="Alice")
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> Account:
+    return await sign_up(client, "bob@example.com", full_name="Bob")
 
 
 def free_port() -> int:
