@@ -19,12 +19,15 @@ import httpx
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import make_url, text
+from sqlalchemy import event, make_url, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.app import create_app
 from bookit_graphql.config import Settings
-from bookit_graphql.db import Base, create_engine, migrate, sqlalchemy_url
+from bookit_graphql.db import Base, create_engine, create_session_factory, migrate, sqlalchemy_url
 from bookit_graphql.models import load_all
+from tests.factories import Rows
+from tests.helpers import Account, make_admin, sign_up
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -117,10 +120,39 @@ async def clean_database(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 
 @pytest.fixture
+async def db(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test database, beside the API's own."""
+    engine = create_engine(database_url, pool_size=2)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def rows(db: async_sessionmaker[AsyncSession]) -> Rows:
+    """Rows written straight into the test database (tests/factories.py)."""
+    return Rows(db)
+
+
+@pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bookit.test") as c:
         yield c
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient, database_url: str) -> Account:
+    return await make_admin(client, database_url, "admin@example.com")
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> Account:
+    return await sign_up(client, "alice@example.com", full_name="Alice")
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> Account:
+    return await sign_up(client, "bob@example.com", full_name="Bob")
 
 
 def free_port() -> int:
@@ -215,35 +247,34 @@ def wait_until_healthy(
 
 
 class StatementCounter:
-    """Counts the SQL statements that an app sends (its engine's, and its compiled reads)."""
+    """The SQL statements that an app sends (its engine's, and its compiled reads')."""
 
     def __init__(self) -> None:
-        self.count = 0
         self.statements: list[str] = []
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.count += 1
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def clear(self) -> None:
+        """Forget what was sent so far (before the request that a test measures)."""
+        self.statements.clear()
+
+    def _executed(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements.append(statement)
 
-    def read(self, statement: str) -> None:
-        self(None, None, statement)
-
     def attach(self, app: Any) -> None:
-        from sqlalchemy import event
-
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", self)
-        app.state.reads.listeners.append(self.read)
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", self._executed)
+        app.state.reads.listeners.append(self.statements.append)
 
     def detach(self, app: Any) -> None:
-        from sqlalchemy import event
-
-        event.remove(app.state.engine.sync_engine, "before_cursor_execute", self)
-        app.state.reads.listeners.remove(self.read)
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", self._executed)
+        app.state.reads.listeners.remove(self.statements.append)
 
 
 @pytest.fixture
 def statements(app: Any) -> Iterator[StatementCounter]:
-    """Counts the statements of the app's engine during a test (reset it before a request)."""
+    """The statements of the app during a test (call `clear()` before the measured request)."""
     counter = StatementCounter()
     counter.attach(app)
     yield counter

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -23,6 +24,26 @@ mutation Login($input: LoginInput!) {
 """
 
 PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A signed-in account (the `admin`, `alice` and `bob` fixtures)."""
+
+    id: str
+    email: str
+    token: str  # the access token
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> Account:
+        """From the payload of register or login."""
+        user = payload["user"]
+        return cls(user["id"], user["email"], payload["accessToken"], payload["refreshToken"])
 
 
 async def gql(
@@ -57,7 +78,14 @@ async def register(
     return payload
 
 
-async def make_admin(client: httpx.AsyncClient, database_url: str, email: str) -> dict[str, Any]:
+async def sign_up(
+    client: httpx.AsyncClient, email: str, *, full_name: str = "Test User"
+) -> Account:
+    """A new account, registered through the API, signed in."""
+    return Account.of(await register(client, email, full_name=full_name))
+
+
+async def make_admin(client: httpx.AsyncClient, database_url: str, email: str) -> Account:
     """Register an account, make it an admin in the database, and log in again."""
     from sqlalchemy import update
 
@@ -71,8 +99,7 @@ async def make_admin(client: httpx.AsyncClient, database_url: str, email: str) -
         await connection.execute(update(User).where(User.email == email).values(role=Role.ADMIN))
     await engine.dispose()
     body = await gql(client, LOGIN, {"input": {"email": email, "password": PASSWORD}})
-    payload: dict[str, Any] = body["data"]["login"]
-    return payload
+    return Account.of(body["data"]["login"])
 
 
 def generate(strategy: st.SearchStrategy[T], count: int) -> list[T]:

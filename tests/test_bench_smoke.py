@@ -61,8 +61,7 @@ class Bench:
         """BookIt's answer and the statements it sent."""
         body, token = self.request(name, size)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.counter.count = 0
-        self.counter.statements.clear()
+        self.counter.clear()
         response = await self.client.post("/graphql", json=body, headers=headers)
         answer: dict[str, Any] = response.json()
         assert "errors" not in answer, answer

@@ -1,4 +1,9 @@
-"""Every operation of the client contract validates against schema.graphql."""
+"""The client contract: tests/contract mirrors ../shared/contract, and its built sections validate.
+
+tests/contract is a copy of the shared contract folder, file by file, so that a
+plain clone can run the suite; `schema.graphql` must accept every operation of
+every `*.graphql` file in it except the sections that are not built yet.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +21,36 @@ from graphql import (
 from graphql.language import FragmentSpreadNode, Node, Visitor, visit
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT / "tests" / "contract" / "operations.graphql"
-SHARED = ROOT.parent / "shared" / "contract" / "operations.graphql"
+CONTRACT = ROOT / "tests" / "contract"
+SHARED = ROOT.parent / "shared" / "contract"
+SCHEMA = build_schema((ROOT / "schema.graphql").read_text())
 
-DOCUMENT = parse(FIXTURE.read_text())
-FRAGMENTS = {d.name.value: d for d in DOCUMENT.definitions if isinstance(d, FragmentDefinitionNode)}
-OPERATIONS = {
-    d.name.value: d
-    for d in DOCUMENT.definitions
-    if isinstance(d, OperationDefinitionNode) and d.name is not None
+# Contract files whose section the server does not offer yet, and where that
+# work is tracked. The change that builds a section takes its file off this list
+# (test_not_built_files_do_not_validate_yet fails until it does).
+NOT_BUILT = {
+    "schedules.graphql": "issue: Schedules",
+    "integrations.graphql": "issue: Integrations",
 }
+BUILT = sorted(p.name for p in CONTRACT.glob("*.graphql") if p.name not in NOT_BUILT)
+
+DOCUMENT = parse((CONTRACT / "operations.graphql").read_text())
+
+
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def operations_of(document: DocumentNode) -> dict[str, OperationDefinitionNode]:
+    return {
+        d.name.value: d
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode) and d.name is not None
+    }
+
+
+FRAGMENTS = fragments_of(DOCUMENT)
+OPERATIONS = operations_of(DOCUMENT)
 
 
 def spreads(node: Node) -> set[str]:
@@ -39,26 +64,61 @@ def spreads(node: Node) -> set[str]:
     return found
 
 
-def with_fragments(operation: OperationDefinitionNode) -> DocumentNode:
+def with_fragments(
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode] = FRAGMENTS,
+) -> DocumentNode:
     """The operation and every fragment it reaches, directly or through others."""
     used, todo = set(), spreads(operation)
     while todo:
         name = todo.pop()
         if name not in used:
             used.add(name)
-            todo |= spreads(FRAGMENTS[name])
-    return DocumentNode(definitions=(operation, *(FRAGMENTS[name] for name in sorted(used))))
+            todo |= spreads(fragments[name])
+    return DocumentNode(definitions=(operation, *(fragments[name] for name in sorted(used))))
 
 
-def test_the_fixture_is_the_shared_contract() -> None:
-    if not SHARED.exists():  # a checkout without ../shared: the fixture is the contract
-        return
-    assert FIXTURE.read_text() == SHARED.read_text(), (
-        "tests/contract/operations.graphql differs from ../shared/contract: copy it over"
-    )
+def built_operations() -> list[tuple[str, str]]:
+    """(file, operation name) of every operation of the built contract files."""
+    found = []
+    for file in BUILT:
+        document = parse((CONTRACT / file).read_text())
+        found += [(file, name) for name in sorted(operations_of(document))]
+    return found
 
 
-@pytest.mark.parametrize("name", sorted(OPERATIONS))
-def test_operation_validates_against_schema_file(name: str) -> None:
-    schema = build_schema((ROOT / "schema.graphql").read_text())
-    assert validate(schema, with_fragments(OPERATIONS[name])) == []
+def test_the_contract_folder_mirrors_the_shared_one() -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (a plain clone): tests/contract is the contract")
+    # then the same files, byte for byte
+    shared = sorted(p.name for p in SHARED.iterdir() if p.is_file())
+    copied = sorted(p.name for p in CONTRACT.iterdir() if p.is_file())
+    assert copied == shared, f"tests/contract should hold exactly the files of {SHARED}"
+    differ = [
+        name for name in shared if (SHARED / name).read_bytes() != (CONTRACT / name).read_bytes()
+    ]
+    assert differ == [], f"copy these from {SHARED} into tests/contract: {differ}"
+
+
+def test_operations_graphql_is_built() -> None:
+    assert "operations.graphql" in BUILT
+    assert OPERATIONS, "operations.graphql holds no named operation"
+
+
+@pytest.mark.parametrize(("file", "name"), built_operations())
+def test_operation_validates_against_schema_file(file: str, name: str) -> None:
+    # given the operation of a built contract file, with the fragments it uses
+    document = parse((CONTRACT / file).read_text())
+    operation = with_fragments(operations_of(document)[name], fragments_of(document))
+    # then schema.graphql accepts it
+    assert validate(SCHEMA, operation) == []
+
+
+@pytest.mark.parametrize("file", sorted(NOT_BUILT))
+def test_not_built_files_do_not_validate_yet(file: str) -> None:
+    # given a contract file listed as not built, then it exists...
+    path = CONTRACT / file
+    assert path.is_file(), f"NOT_BUILT names {file}, which tests/contract does not hold"
+    # ...and the schema does not accept it yet (else: take it off NOT_BUILT)
+    errors = validate(SCHEMA, parse(path.read_text()))
+    assert errors, f"{file} validates: its section is built, take it off NOT_BUILT"

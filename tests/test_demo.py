@@ -20,6 +20,7 @@ from bookit_graphql.config import Settings
 from bookit_graphql.db import create_engine, create_session_factory, migrate
 from bookit_graphql.permissions import Role
 from bookit_graphql.users import auth
+from tests.factories import rows_on
 
 SEED = 7
 SCALE = 0.05  # 50 users, 10 services (1 inactive), 1,000 bookings, 400 reviews
@@ -186,11 +187,8 @@ async def test_the_printed_credentials_log_in(loaded: Loaded, settings: Settings
 async def test_refuses_a_database_with_data_unless_forced(fresh_database: str) -> None:
     # given a database with one account
     url = fresh_database
-    async with await psycopg.AsyncConnection.connect(demo.libpq_url(url)) as connection:
-        await connection.execute(
-            "INSERT INTO users (id, email, password_hash, full_name)"
-            " VALUES (gen_random_uuid(), 'ann@example.com', 'x', 'Ann')"
-        )
+    async with rows_on(url) as rows:
+        await rows.user(email="ann@example.com", full_name="Ann")
 
     # when the demo data is loaded without --force, then it refuses and changes nothing
     with pytest.raises(demo.NotEmpty, match="--force"):

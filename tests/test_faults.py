@@ -29,6 +29,7 @@ import pytest
 
 from bookit_graphql.db import libpq_url
 from tests.conftest import Server, free_port, wait_until_healthy
+from tests.factories import Rows
 from tests.figures import report
 from tests.helpers import LOGIN, PASSWORD, REGISTER
 
@@ -86,23 +87,15 @@ async def book(client: httpx.AsyncClient, token: str, service_id: str, hour: int
     )
 
 
-def insert_service(database_url: str) -> str:
-    with psycopg.connect(libpq_url(database_url)) as connection:
-        row = connection.execute(
-            "INSERT INTO services (id, title, price, duration_minutes)"
-            " VALUES (%s, 'Sturdy', 20, 30) RETURNING id",
-            (uuid.uuid4(),),
-        ).fetchone()
-    assert row is not None
-    return str(row[0])
-
-
 async def test_terminated_connections_lose_no_acknowledged_write(
-    start_server: Callable[..., Server], database_url: str, request: pytest.FixtureRequest
+    start_server: Callable[..., Server],
+    database_url: str,
+    rows: Rows,
+    request: pytest.FixtureRequest,
 ) -> None:
     # given a server, a service and writers that book and register without pause
     server = start_server("faults.log")
-    service_id = insert_service(database_url)
+    service_id = await rows.service(title="Sturdy", price="20", duration_minutes=30)
     tally = Tally()
     next_hour = iter(range(2, 100_000))  # each booking its own hour: no conflicts
     run = f"{uuid.uuid4().hex[:6]}"

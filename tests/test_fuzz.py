@@ -18,7 +18,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,12 +29,12 @@ from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 from sqlalchemy import update
 
-from bookit_graphql.catalog.models import Service
 from bookit_graphql.config import Settings
 from bookit_graphql.permissions import Role
 from bookit_graphql.users import auth
 from bookit_graphql.users.models import User
 from tests.conftest import SECRET
+from tests.factories import Rows
 from tests.figures import report
 from tests.helpers import PASSWORD, generate, gql
 
@@ -498,6 +497,7 @@ async def test_fuzzing_finds_no_server_error_and_no_leak(
     app: Any,
     settings: Settings,
     database_url: str,
+    rows: Rows,
     request: pytest.FixtureRequest,
 ) -> None:
     # given a user, an admin, another user, a service and bookings whose ids the fuzzer may use
@@ -505,15 +505,13 @@ async def test_fuzzing_finds_no_server_error_and_no_leak(
     await accounts.make("user", "fuzz-user@example.com")
     await accounts.make("admin", "fuzz-admin@example.com", Role.ADMIN)
     await accounts.make("victim", "fuzz-victim@example.com")
-    service = Service(title="Fuzzed", price=Decimal("10.00"), duration_minutes=30)
-    async with app.state.session_factory.begin() as session:
-        session.add(service)
-    known = [str(service.id), accounts.ids["victim"]]
+    service_id = await rows.service(title="Fuzzed", price="10.00", duration_minutes=30)
+    known = [service_id, accounts.ids["victim"]]
     for day, role in enumerate(("user", "victim"), start=2):
         body = await gql(
             client,
             "mutation($i: CreateBookingInput!) { createBooking(input: $i) { id } }",
-            {"i": {"serviceId": str(service.id), "startsAt": future(day).isoformat()}},
+            {"i": {"serviceId": service_id, "startsAt": future(day).isoformat()}},
             token=accounts.tokens[role],
         )
         known.append(body["data"]["createBooking"]["id"])

@@ -129,7 +129,7 @@ async def test_unexpected_errors_are_masked_and_logged(
         response = await client.post(
             "/graphql",
             json={"query": "{ users { totalCount } }"},
-            headers={"Authorization": f"Bearer {admin['accessToken']}", "X-Request-ID": "r-9"},
+            headers={**admin.headers, "X-Request-ID": "r-9"},
         )
     assert response.status_code == 200
     body = response.json()

@@ -16,7 +16,6 @@ import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -32,8 +31,9 @@ from bookit_graphql.reviews.models import Review
 from bookit_graphql.users import service as users_service
 from bookit_graphql.users.models import User
 from tests.conftest import SECRET, StatementCounter
+from tests.factories import Rows
 from tests.figures import report
-from tests.helpers import LOGIN, PASSWORD, make_admin, register
+from tests.helpers import LOGIN, PASSWORD, Account, make_admin, register, sign_up
 
 REFUSED: Counter[str] = Counter()  # attacks refused, by kind
 LEAKS = ("Traceback", 'File "', "psycopg", "sqlalchemy", "SELECT ", "INSERT ", "$2b$", SECRET)
@@ -97,7 +97,7 @@ async def test_alias_overloading_is_refused_before_anything_runs(
     )
     reads = " ".join(f"a{i}: services {{ totalCount }}" for i in range(500))
     for document in (f"mutation {{ {spray} }}", f"{{ {reads} }}"):
-        statements.count = 0
+        statements.clear()
         # when sent, then refused for its aliases, with no SQL run
         body = refused("alias overloading", await post(client, document), TOO_COMPLEX)
         assert "data" not in body
@@ -107,7 +107,7 @@ async def test_alias_overloading_is_refused_before_anything_runs(
 async def test_field_duplication_is_refused(
     client: httpx.AsyncClient, statements: StatementCounter
 ) -> None:
-    statements.count = 0
+    statements.clear()
     for document in (
         "{ " + "__typename " * 5000 + "}",
         "{ services { edges { node { " + "title " * 1500 + "} } } }",
@@ -134,7 +134,7 @@ async def test_circular_fragments_are_refused(
         "{ services { edges { node { ...S } } } } fragment S on Service { reviews { edges"
         " { node { service { ...S } } } } }",
     )
-    statements.count = 0
+    statements.clear()
     for document in cycles:
         # a cycle is invalid GraphQL (NoFragmentCyclesRule), not merely too big
         refused("circular fragments", await post(client, document), {"GRAPHQL_VALIDATION_FAILED"})
@@ -205,7 +205,7 @@ async def test_batches_are_refused(client: httpx.AsyncClient, statements: Statem
         "query": LOGIN,
         "variables": {"input": {"email": "victim@example.com", "password": "guess"}},
     }
-    statements.count = 0
+    statements.clear()
     response = await client.post("/graphql", json=[login] * 20)
     assert 400 <= response.status_code < 500
     body = refused("batch", response, TOO_COMPLEX | {"BAD_USER_INPUT"})
@@ -278,7 +278,7 @@ async def test_unexpected_errors_leak_no_trace(
         response = await client.post(
             "/graphql",
             json={"query": document, "extensions": {"debug": True, "tracing": True}},
-            headers={"Authorization": f"Bearer {admin['accessToken']}", "X-Debug": "1"},
+            headers={**admin.headers, "X-Debug": "1"},
         )
         assert response.status_code == 200
         for leak in (*LEAKS, "password_hash", "RuntimeError"):
@@ -322,9 +322,9 @@ REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken 
 
 
 async def test_forged_tokens_are_401(client: httpx.AsyncClient) -> None:
-    alice = await register(client, "alice@example.com")
-    bob = await register(client, "bob@example.com")
-    for name, token in forged_tokens(alice["accessToken"], bob["user"]["id"]).items():
+    alice = await sign_up(client, "alice@example.com")
+    bob = await sign_up(client, "bob@example.com")
+    for name, token in forged_tokens(alice.token, bob.id).items():
         response = await post(client, "{ me { email } }", token=token)
         assert response.status_code == 401, name
         assert response.headers["www-authenticate"] == "Bearer"
@@ -332,23 +332,23 @@ async def test_forged_tokens_are_401(client: httpx.AsyncClient) -> None:
 
 
 async def test_tokens_of_one_kind_do_not_pass_for_the_other(client: httpx.AsyncClient) -> None:
-    alice = await register(client, "alice@example.com")
+    alice = await sign_up(client, "alice@example.com")
     # an access token as a refresh token
     body = refused(
         "token misuse",
-        await post(client, REFRESH, {"t": alice["accessToken"]}),
+        await post(client, REFRESH, {"t": alice.token}),
         {"UNAUTHENTICATED"},
     )
     assert body["data"] is None
     # a refresh token as an access token
-    response = await post(client, "{ me { email } }", token=alice["refreshToken"])
+    response = await post(client, "{ me { email } }", token=alice.refresh_token)
     assert response.status_code == 401
     refused("token misuse", response, {"UNAUTHENTICATED"})
 
 
 async def test_a_spent_refresh_token_revokes_its_family(client: httpx.AsyncClient) -> None:
-    alice = await register(client, "alice@example.com")
-    first = alice["refreshToken"]
+    alice = await sign_up(client, "alice@example.com")
+    first = alice.refresh_token
     rotated = checked(await post(client, REFRESH, {"t": first}))["data"]["refreshToken"]
     # when the spent token is presented again (a thief, or the victim after a theft)
     refused("spent refresh token", await post(client, REFRESH, {"t": first}), {"UNAUTHENTICATED"})
@@ -367,50 +367,42 @@ async def test_a_spent_refresh_token_revokes_its_family(client: httpx.AsyncClien
 
 
 @pytest.fixture
-async def victims(client: httpx.AsyncClient, app: Any) -> dict[str, Any]:
+async def victims(
+    client: httpx.AsyncClient, alice: Account, bob: Account, rows: Rows
+) -> dict[str, Any]:
     """Alice (the attacker), and Bob's things: a future booking, a completed one, a review."""
-    alice = await register(client, "alice@example.com", full_name="Alice")
-    bob = await register(client, "bob@example.com", full_name="Bob")
-    service = Service(title="Massage", price=Decimal("30.00"), duration_minutes=60)
+    service_id = await rows.service(price="30.00")
     past = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
-    async with app.state.session_factory.begin() as session:
-        session.add(service)
-        await session.flush()
-        done = {
-            owner: bookings.Booking(
-                service_id=service.id,
-                user_id=uuid.UUID(account["user"]["id"]),
-                starts_at=past + timedelta(hours=hour),
-                ends_at=past + timedelta(hours=hour + 1),
-                status=bookings.BookingStatus.COMPLETED,
-            )
-            for owner, account, hour in (("bob", bob, 0), ("alice", alice, 2))
-        }
-        session.add_all(done.values())
+    done = {
+        owner: await rows.booking(
+            service_id=service_id, user_id=account.id, starts_at=past + timedelta(hours=hour)
+        )
+        for owner, account, hour in (("bob", bob, 0), ("alice", alice, 2))
+    }
     starts = (datetime.now(UTC) + timedelta(days=5)).replace(minute=0, second=0, microsecond=0)
     booked = checked(
         await post(
             client,
             "mutation($i: CreateBookingInput!) { createBooking(input: $i) { id } }",
-            {"i": {"serviceId": str(service.id), "startsAt": starts.isoformat()}},
-            token=bob["accessToken"],
+            {"i": {"serviceId": service_id, "startsAt": starts.isoformat()}},
+            token=bob.token,
         )
     )
     review = checked(
         await post(
             client,
             "mutation($i: CreateReviewInput!) { createReview(input: $i) { id } }",
-            {"i": {"bookingId": str(done["bob"].id), "rating": 5, "comment": "Bob's own"}},
-            token=bob["accessToken"],
+            {"i": {"bookingId": done["bob"], "rating": 5, "comment": "Bob's own"}},
+            token=bob.token,
         )
     )
     return {
         "alice": alice,
         "bob": bob,
-        "service": str(service.id),
+        "service": service_id,
         "booking": booked["data"]["createBooking"]["id"],
-        "completed": str(done["bob"].id),
-        "alice_completed": str(done["alice"].id),
+        "completed": done["bob"],
+        "alice_completed": done["alice"],
         "review": review["data"]["createReview"]["id"],
     }
 
@@ -464,12 +456,12 @@ def idor_attacks(v: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], set[
         ),
         "bookings(filter: {userId})": (
             "query($u: ID) { bookings(filter: {userId: $u}) { totalCount edges { node { id } } } }",
-            {"u": v["bob"]["user"]["id"]},
+            {"u": v["bob"].id},
             either,
         ),
         "updateUser(id)": (
             "mutation($id: ID!) { updateUser(id: $id, input: {isActive: false}) { id } }",
-            {"id": v["bob"]["user"]["id"]},
+            {"id": v["bob"].id},
             {"FORBIDDEN"},
         ),
     }
@@ -478,8 +470,8 @@ def idor_attacks(v: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any], set[
 async def test_another_users_ids_in_every_argument(
     client: httpx.AsyncClient, app: Any, victims: dict[str, Any]
 ) -> None:
-    alice = victims["alice"]["accessToken"]
-    secrets = (victims["booking"], victims["completed"], victims["bob"]["user"]["email"])
+    alice = victims["alice"].token
+    secrets = (victims["booking"], victims["completed"], victims["bob"].email)
     for name, (document, variables, codes) in idor_attacks(victims).items():
         response = await post(client, document, variables, token=alice)
         body = refused("IDOR", response, codes, name)
@@ -491,7 +483,7 @@ async def test_another_users_ids_in_every_argument(
         await post(
             client,
             "query($u: ID) { reviews(filter: {userId: $u}) { totalCount edges { node { id } } } }",
-            {"u": victims["bob"]["user"]["id"]},
+            {"u": victims["bob"].id},
             token=alice,
         )
     )
@@ -515,7 +507,7 @@ async def test_another_users_ids_in_every_argument(
         booking = await session.get(bookings.Booking, uuid.UUID(victims["booking"]))
         review = await session.get(Review, uuid.UUID(victims["review"]))
         reviews = await session.scalar(select(func.count()).select_from(Review))
-        bob = await session.get(User, uuid.UUID(victims["bob"]["user"]["id"]))
+        bob = await session.get(User, uuid.UUID(victims["bob"].id))
     assert booking is not None
     assert booking.status == bookings.BookingStatus.PENDING
     assert review is not None
@@ -533,7 +525,7 @@ def text_inputs(v: dict[str, Any], admin: str) -> dict[str, tuple[str, Any, str 
 
     The variables builder takes the text to put in that input.
     """
-    alice = v["alice"]["accessToken"]
+    alice = v["alice"].token
     bad = {"BAD_USER_INPUT"}
     starts = (datetime.now(UTC) + timedelta(days=20)).replace(minute=0, second=0, microsecond=0)
     register_doc = "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }"
@@ -615,7 +607,7 @@ def text_inputs(v: dict[str, Any], admin: str) -> dict[str, tuple[str, Any, str 
         ),
         "updateUser.fullName": (
             "mutation($id: ID!, $i: UpdateUserInput!) { updateUser(id: $id, input: $i) { id } }",
-            lambda t: {"id": v["bob"]["user"]["id"], "i": {"fullName": t}},
+            lambda t: {"id": v["bob"].id, "i": {"fullName": t}},
             admin,
             bad,
         ),
@@ -640,7 +632,7 @@ def text_inputs(v: dict[str, Any], admin: str) -> dict[str, tuple[str, Any, str 
         "updateReview.comment": (
             "mutation($id: ID!, $t: String) { updateReview(id: $id, input: {comment: $t}) { id } }",
             lambda t: {"id": v["review"], "t": t},
-            v["bob"]["accessToken"],
+            v["bob"].token,
             bad,
         ),
         "services.filter.q": (
@@ -665,7 +657,7 @@ async def test_oversized_and_unstorable_text_in_every_text_input(
     victims: dict[str, Any],
     request: pytest.FixtureRequest,
 ) -> None:
-    admin = (await make_admin(client, database_url, "admin@example.com"))["accessToken"]
+    admin = (await make_admin(client, database_url, "admin@example.com")).token
     settings: Settings = app.state.settings
     megabyte = "x" * 1_000_000
     # within the body limit (é is sent as \u00e9), over every field's own limit

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,10 @@ import httpx
 import pytest
 import websockets
 
-from bookit_graphql.catalog.models import Service
-from bookit_graphql.db import create_engine, create_session_factory
 from tests.bookings.support import at, booked
 from tests.bookings.wsclient import BOOKING_CHANGES, Socket
 from tests.conftest import Server, spawn_server, wait_until_healthy
+from tests.factories import Rows
 from tests.helpers import register
 from tests.node import node as node_binary
 from tests.node import npm_ci
@@ -161,21 +159,6 @@ async def http() -> AsyncIterator[Callable[[Server], httpx.AsyncClient]]:
         await opened.aclose()
 
 
-@pytest.fixture
-def make_service(database_url: str) -> Callable[..., Any]:
-    """Inserts an active service of 60 minutes (createService belongs to the catalogue)."""
-
-    async def make(title: str = "Massage") -> str:
-        engine = create_engine(database_url, pool_size=1)
-        service = Service(title=title, price=Decimal("49.90"), duration_minutes=60, is_active=True)
-        async with create_session_factory(engine).begin() as session:
-            session.add(service)
-        await engine.dispose()
-        return str(service.id)
-
-    return make
-
-
 # ---------------------------------------------------------------- the official client
 
 
@@ -183,13 +166,13 @@ async def test_the_official_graphql_ws_client_receives_created_events(
     node: str,
     default_server: Server,
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: Callable[..., Any],
+    rows: Rows,
 ) -> None:
     server = default_server
     client = http(server)
     ann = await register(client, "ann@example.com", full_name="Ann")
     token = ann["accessToken"]
-    service = await make_service()
+    service = await rows.service()
 
     subscriber = await NodeSubscriber.start(node, server.ws, token, events=2)
     try:
@@ -253,13 +236,13 @@ async def test_the_legacy_protocol_is_refused_by_default(default_server: Server)
 async def test_the_legacy_protocol_delivers_booking_events_when_turned_on(
     configured_server: Server,
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: Callable[..., Any],
+    rows: Rows,
 ) -> None:
     server = configured_server
     client = http(server)
     ann = await register(client, "ann@example.com")
     token = ann["accessToken"]
-    service = await make_service()
+    service = await rows.service()
 
     async with websockets.connect(server.ws, subprotocols=[LEGACY]) as connection:  # type: ignore[list-item]
         assert connection.subprotocol == LEGACY
@@ -307,13 +290,13 @@ async def test_the_legacy_protocol_delivers_booking_events_when_turned_on(
 async def test_a_subscription_over_the_per_socket_cap_is_refused(
     configured_server: Server,
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: Callable[..., Any],
+    rows: Rows,
 ) -> None:
     server = configured_server
     client = http(server)
     ann = await register(client, "ann@example.com")
     token = ann["accessToken"]
-    service = await make_service()
+    service = await rows.service()
 
     socket = await Socket.connect(server.ws, token)
     await socket.subscribe(id="1")

@@ -27,7 +27,7 @@ from bookit_graphql.db import create_engine, create_session_factory, in_transact
 from bookit_graphql.errors import BookingConflict
 from bookit_graphql.users.models import User
 from tests.bookings.support import BASE, CREATE_BOOKING, RESCHEDULE_BOOKING, at
-from tests.helpers import codes, gql, register
+from tests.helpers import Account, codes, gql, register
 
 RACERS = 50
 
@@ -159,7 +159,7 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 
 
 async def test_writers_contending_for_one_slot_never_deadlock(
-    sessions: async_sessionmaker[AsyncSession], service_id: str, alice: dict[str, Any]
+    sessions: async_sessionmaker[AsyncSession], service_id: str, alice: Account
 ) -> None:
     """16 sessions keep moving their bookings into one hot slot and back, with no retry.
 
@@ -167,7 +167,7 @@ async def test_writers_contending_for_one_slot_never_deadlock(
     constraint; with it, none do.
     """
     async with sessions() as session:
-        actor = await session.get_one(User, uuid.UUID(alice["user"]["id"]))
+        actor = await session.get_one(User, uuid.UUID(alice.id))
     homes = [BASE + timedelta(hours=n) for n in range(WRITERS)]
     hot = BASE + timedelta(days=2)
     async with sessions.begin() as session:

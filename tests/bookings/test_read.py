@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bookit_graphql.reviews.models import Review
-from tests.bookings.conftest import MakeService
 from tests.bookings.support import BOOKING, BOOKINGS, SET_BOOKING_STATUS, at, booked, only_error
 from tests.conftest import StatementCounter
-from tests.helpers import codes, gql, register
+from tests.factories import Rows
+from tests.helpers import Account, codes, gql, register
 
 
 async def ids_of(
@@ -25,21 +22,21 @@ async def ids_of(
 
 async def test_a_user_sees_their_own_bookings_and_an_admin_sees_all(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
-    bob: dict[str, Any],
-    admin: dict[str, Any],
+    alice: Account,
+    bob: Account,
+    admin: Account,
     service_id: str,
 ) -> None:
     # given two bookings of Alice's and one of Bob's
-    late = await booked(client, alice["accessToken"], service_id, at(5))
-    early = await booked(client, alice["accessToken"], service_id, at(1))
-    theirs = await booked(client, bob["accessToken"], service_id, at(3))
+    late = await booked(client, alice.token, service_id, at(5))
+    early = await booked(client, alice.token, service_id, at(1))
+    theirs = await booked(client, bob.token, service_id, at(3))
 
     # then each user sees theirs, by start time, and the admin everyone's
-    assert await ids_of(client, alice["accessToken"]) == [early["id"], late["id"]]
-    assert await ids_of(client, bob["accessToken"]) == [theirs["id"]]
-    assert await ids_of(client, admin["accessToken"]) == [early["id"], theirs["id"], late["id"]]
-    body = await gql(client, BOOKINGS, token=alice["accessToken"])
+    assert await ids_of(client, alice.token) == [early["id"], late["id"]]
+    assert await ids_of(client, bob.token) == [theirs["id"]]
+    assert await ids_of(client, admin.token) == [early["id"], theirs["id"], late["id"]]
+    body = await gql(client, BOOKINGS, token=alice.token)
     assert body["data"]["bookings"]["totalCount"] == 2
 
 
@@ -49,68 +46,66 @@ async def test_bookings_needs_authentication(client: httpx.AsyncClient) -> None:
 
 async def test_filters_by_status_service_and_user(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
-    bob: dict[str, Any],
-    admin: dict[str, Any],
-    make_service: MakeService,
+    alice: Account,
+    bob: Account,
+    admin: Account,
+    rows: Rows,
 ) -> None:
     # given Alice's two bookings of two services, one cancelled, and one of Bob's
-    cut, nails = await make_service(), await make_service(title="Nails")
-    kept = await booked(client, alice["accessToken"], cut, at(1))
-    dropped = await booked(client, alice["accessToken"], nails, at(1))
+    cut, nails = await rows.service(), await rows.service(title="Nails")
+    kept = await booked(client, alice.token, cut, at(1))
+    dropped = await booked(client, alice.token, nails, at(1))
     await gql(
         client,
         SET_BOOKING_STATUS,
         {"id": dropped["id"], "status": "CANCELLED"},
-        token=alice["accessToken"],
+        token=alice.token,
     )
-    theirs = await booked(client, bob["accessToken"], cut, at(3))
-    token = alice["accessToken"]
+    theirs = await booked(client, bob.token, cut, at(3))
+    token = alice.token
 
     assert await ids_of(client, token, {"status": "PENDING"}) == [kept["id"]]
     assert await ids_of(client, token, {"status": "CANCELLED"}) == [dropped["id"]]
     assert await ids_of(client, token, {"serviceId": nails}) == [dropped["id"]]
     # a user may name themselves
-    assert sorted(await ids_of(client, token, {"userId": alice["user"]["id"]})) == sorted(
+    assert sorted(await ids_of(client, token, {"userId": alice.id})) == sorted(
         [kept["id"], dropped["id"]]
     )
     # an admin filters by user, and by service across users
-    admin_token = admin["accessToken"]
-    assert await ids_of(client, admin_token, {"userId": bob["user"]["id"]}) == [theirs["id"]]
+    admin_token = admin.token
+    assert await ids_of(client, admin_token, {"userId": bob.id}) == [theirs["id"]]
     assert sorted(await ids_of(client, admin_token, {"serviceId": cut})) == sorted(
         [kept["id"], theirs["id"]]
     )
 
 
 async def test_a_user_may_not_ask_for_another_users_bookings(
-    client: httpx.AsyncClient, alice: dict[str, Any], bob: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, bob: Account, service_id: str
 ) -> None:
-    await booked(client, bob["accessToken"], service_id, at(1))
-    for other in (bob["user"]["id"], "not-a-uuid"):
-        body = await gql(
-            client, BOOKINGS, {"filter": {"userId": other}}, token=alice["accessToken"]
-        )
+    await booked(client, bob.token, service_id, at(1))
+    for other in (bob.id, "not-a-uuid"):
+        body = await gql(client, BOOKINGS, {"filter": {"userId": other}}, token=alice.token)
         assert codes(body) == ["FORBIDDEN"], other
 
 
 async def test_malformed_or_unknown_ids_in_filters_match_nothing(
-    client: httpx.AsyncClient, alice: dict[str, Any], admin: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, admin: Account, service_id: str
 ) -> None:
-    await booked(client, alice["accessToken"], service_id, at(1))
+    await booked(client, alice.token, service_id, at(1))
     for unknown in ("not-a-uuid", "", "8d5e4d4e-0000-4000-8000-000000000000"):
-        assert await ids_of(client, alice["accessToken"], {"serviceId": unknown}) == []
-        assert await ids_of(client, admin["accessToken"], {"serviceId": unknown}) == []
-        assert await ids_of(client, admin["accessToken"], {"userId": unknown}) == []
+        assert await ids_of(client, alice.token, {"serviceId": unknown}) == []
+        assert await ids_of(client, admin.token, {"serviceId": unknown}) == []
+        assert await ids_of(client, admin.token, {"userId": unknown}) == []
 
 
 async def test_from_and_to_keep_bookings_that_overlap_the_window(
-    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, service_id: str
 ) -> None:
     # given bookings 1-2, 3-4 and 5-6
     one, two, three = [
-        (await booked(client, alice["accessToken"], service_id, at(h)))["id"] for h in (1, 3, 5)
+        (await booked(client, alice.token, service_id, at(h)))["id"] for h in (1, 3, 5)
     ]
-    token = alice["accessToken"]
+    token = alice.token
 
     # a window overlapping part of a booking keeps it; touching its end does not
     assert await ids_of(client, token, {"from": at(1.5), "to": at(3.5)}) == [one, two]
@@ -120,26 +115,26 @@ async def test_from_and_to_keep_bookings_that_overlap_the_window(
 
 
 async def test_a_window_that_ends_before_it_starts_is_bad_user_input(
-    client: httpx.AsyncClient, alice: dict[str, Any]
+    client: httpx.AsyncClient, alice: Account
 ) -> None:
     body = await gql(
         client,
         BOOKINGS,
         {"filter": {"from": at(5), "to": at(1)}},
-        token=alice["accessToken"],
+        token=alice.token,
     )
     assert codes(body) == ["BAD_USER_INPUT"]
     assert only_error(body)["extensions"]["field"] == "to"
 
 
 async def test_pages_through_every_booking_once_by_start_time(
-    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, service_id: str
 ) -> None:
-    made = [(await booked(client, alice["accessToken"], service_id, at(h)))["id"] for h in range(7)]
+    made = [(await booked(client, alice.token, service_id, at(h)))["id"] for h in range(7)]
     seen: list[str] = []
     after = None
     while True:
-        body = await gql(client, BOOKINGS, {"first": 3, "after": after}, token=alice["accessToken"])
+        body = await gql(client, BOOKINGS, {"first": 3, "after": after}, token=alice.token)
         page = body["data"]["bookings"]
         assert page["totalCount"] == 7
         seen += [edge["node"]["id"] for edge in page["edges"]]
@@ -150,33 +145,31 @@ async def test_pages_through_every_booking_once_by_start_time(
     assert seen == made
 
 
-async def test_page_size_and_cursor_are_checked(
-    client: httpx.AsyncClient, alice: dict[str, Any]
-) -> None:
-    too_many = await gql(client, BOOKINGS, {"first": 101}, token=alice["accessToken"])
+async def test_page_size_and_cursor_are_checked(client: httpx.AsyncClient, alice: Account) -> None:
+    too_many = await gql(client, BOOKINGS, {"first": 101}, token=alice.token)
     assert only_error(too_many)["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
-    bad_cursor = await gql(client, BOOKINGS, {"after": "garbage"}, token=alice["accessToken"])
+    bad_cursor = await gql(client, BOOKINGS, {"after": "garbage"}, token=alice.token)
     assert only_error(bad_cursor)["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
 
 
 async def test_booking_shows_the_owner_and_admins_and_hides_it_from_others(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
-    bob: dict[str, Any],
-    admin: dict[str, Any],
+    alice: Account,
+    bob: Account,
+    admin: Account,
     service_id: str,
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    mine = await booked(client, alice.token, service_id, at(1))
 
-    for token in (alice["accessToken"], admin["accessToken"]):
+    for token in (alice.token, admin.token):
         body = await gql(client, BOOKING, {"id": mine["id"]}, token=token)
         assert body["data"]["booking"] == mine
 
     # to another user it does not exist, like an unknown or malformed id
     for booking_id, token in (
-        (mine["id"], bob["accessToken"]),
-        ("8d5e4d4e-0000-4000-8000-000000000000", alice["accessToken"]),
-        ("not-a-uuid", admin["accessToken"]),
+        (mine["id"], bob.token),
+        ("8d5e4d4e-0000-4000-8000-000000000000", alice.token),
+        ("not-a-uuid", admin.token),
     ):
         body = await gql(client, BOOKING, {"id": booking_id}, token=token)
         assert codes(body) == ["NOT_FOUND"], booking_id
@@ -186,21 +179,20 @@ async def test_booking_shows_the_owner_and_admins_and_hides_it_from_others(
 
 async def test_a_page_of_50_with_service_user_and_review_costs_a_constant_few_statements(
     client: httpx.AsyncClient,
-    admin: dict[str, Any],
-    make_service: MakeService,
+    admin: Account,
+    rows: Rows,
     statements: StatementCounter,
     reads: str,
 ) -> None:
     # given 60 bookings of 10 users on 5 services
-    services = [await make_service(title=f"S{n}") for n in range(5)]
+    services = [await rows.service(title=f"S{n}") for n in range(5)]
     users = [await register(client, f"u{n}@example.com") for n in range(10)]
     for n in range(60):
         await booked(client, users[n % 10]["accessToken"], services[n % 5], at(n))
 
     # when an admin reads a page of 50 with every nested field
-    statements.count = 0
-    statements.statements.clear()
-    body = await gql(client, BOOKINGS, {"first": 50}, token=admin["accessToken"])
+    statements.clear()
+    body = await gql(client, BOOKINGS, {"first": 50}, token=admin.token)
 
     # then: who is asking, and the page with its count, services, users and reviews:
     # compiled in one statement, or resolved in five (page, count, one batch per relation)
@@ -213,26 +205,20 @@ async def test_a_page_of_50_with_service_user_and_review_costs_a_constant_few_st
 
 async def test_a_reviewed_booking_shows_its_review(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
+    alice: Account,
     service_id: str,
-    db: async_sessionmaker[AsyncSession],
+    rows: Rows,
 ) -> None:
     # given a booking with a review (written straight to the table: reviews are another domain)
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
-    review = Review(
-        booking_id=uuid.UUID(mine["id"]),
-        service_id=uuid.UUID(service_id),
-        user_id=uuid.UUID(alice["user"]["id"]),
-        rating=5,
-        comment="Lovely",
+    mine = await booked(client, alice.token, service_id, at(1))
+    review_id = await rows.review(
+        booking_id=mine["id"], service_id=service_id, user_id=alice.id, rating=5, comment="Lovely"
     )
-    async with db.begin() as session:
-        session.add(review)
 
     # then the booking carries it
-    body = await gql(client, BOOKING, {"id": mine["id"]}, token=alice["accessToken"])
+    body = await gql(client, BOOKING, {"id": mine["id"]}, token=alice.token)
     assert body["data"]["booking"]["review"] == {
-        "id": str(review.id),
+        "id": review_id,
         "rating": 5,
         "comment": "Lovely",
     }

@@ -19,7 +19,6 @@ from bookit_graphql.bookings.events import LISTENER, EventHub
 from bookit_graphql.context import Context
 from bookit_graphql.db import libpq_url
 from bookit_graphql.users import auth
-from tests.bookings.conftest import MakeService
 from tests.bookings.support import (
     DELETE_BOOKING,
     RESCHEDULE_BOOKING,
@@ -29,7 +28,8 @@ from tests.bookings.support import (
 )
 from tests.bookings.wsclient import Socket
 from tests.conftest import SECRET, Server, StatementCounter
-from tests.helpers import gql, make_admin, register
+from tests.factories import Rows
+from tests.helpers import gql, make_admin, register, sign_up
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:websockets")
 
@@ -56,12 +56,12 @@ async def http() -> AsyncIterator[Callable[[Server], httpx.AsyncClient]]:
 async def test_changes_made_on_one_instance_reach_a_subscriber_on_another(
     two_servers: tuple[Server, Server],
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: MakeService,
+    rows: Rows,
 ) -> None:
     # given Ann subscribed on server A
     a, b = two_servers
     ann = await register(http(a), "ann@example.com")
-    service = await make_service(title="Massage")
+    service = await rows.service(title="Massage")
     socket = await Socket.connect(a.ws, ann["accessToken"])
     await socket.subscribe()
     await asyncio.sleep(0.2)  # the subscription is registered before the first change
@@ -92,24 +92,24 @@ async def test_changes_made_on_one_instance_reach_a_subscriber_on_another(
 async def test_users_see_their_own_admins_all_and_filters_narrow(
     start_server: Callable[..., Server],
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: MakeService,
+    rows: Rows,
     database_url: str,
 ) -> None:
     server = start_server()
     client = http(server)
     ann = await register(client, "ann@example.com")
-    bob = await register(client, "bob@example.com")
+    bob = await sign_up(client, "bob@example.com")
     admin = await make_admin(client, database_url, "admin@example.com")
-    first, second = await make_service(title="One"), await make_service(title="Two")
+    first, second = await rows.service(title="One"), await rows.service(title="Two")
 
     ann_socket = await Socket.connect(server.ws, ann["accessToken"])
     await ann_socket.subscribe()
-    admin_socket = await Socket.connect(server.ws, admin["accessToken"])
+    admin_socket = await Socket.connect(server.ws, admin.token)
     await admin_socket.subscribe(id="all")
     await admin_socket.subscribe(id="second", serviceId=second)
     await asyncio.sleep(0.2)
 
-    bobs = await booked(client, bob["accessToken"], first, at(1))
+    bobs = await booked(client, bob.token, first, at(1))
     anns = await booked(client, ann["accessToken"], second, at(1))
 
     assert (await ann_socket.next_change())["booking"]["id"] == anns["id"]
@@ -122,7 +122,7 @@ async def test_users_see_their_own_admins_all_and_filters_narrow(
     assert seen == {"all": [bobs["id"], anns["id"]], "second": [anns["id"]]}
 
     # a booking filter narrows to that booking
-    only = await Socket.connect(server.ws, admin["accessToken"])
+    only = await Socket.connect(server.ws, admin.token)
     await only.subscribe(bookingId=bobs["id"])
     await asyncio.sleep(0.2)
     await gql(
@@ -135,7 +135,7 @@ async def test_users_see_their_own_admins_all_and_filters_narrow(
         client,
         SET_BOOKING_STATUS,
         {"id": bobs["id"], "status": "CANCELLED"},
-        token=bob["accessToken"],
+        token=bob.token,
     )
     change = await only.next_change()
     assert change["booking"]["id"] == bobs["id"]
@@ -169,7 +169,7 @@ fragment Times on Booking { id startsAt endsAt createdAt updatedAt }
 async def test_compiled_and_resolved_subscribers_receive_the_same_changes(
     start_server: Callable[..., Server],
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: MakeService,
+    rows: Rows,
     database_url: str,
 ) -> None:
     # given a server that compiles the changes and one that resolves them, and on
@@ -178,10 +178,10 @@ async def test_compiled_and_resolved_subscribers_receive_the_same_changes(
     client = http(compiled)
     ann = await register(client, "ann@example.com")
     admin = await make_admin(client, database_url, "admin@example.com")
-    service = await make_service(title="Massage")
+    service = await rows.service(title="Massage")
     sockets: dict[tuple[str, str], Socket] = {}
     for server, name in ((compiled, "compiled"), (resolved, "resolved")):
-        for who, token in (("ann", ann["accessToken"]), ("admin", admin["accessToken"])):
+        for who, token in (("ann", ann["accessToken"]), ("admin", admin.token)):
             socket = sockets[name, who] = await Socket.connect(server.ws, token)
             await socket.subscribe("contract")
             await socket.subscribe("rich", query=RICH_CHANGES, serviceId=service)
@@ -193,7 +193,7 @@ async def test_compiled_and_resolved_subscribers_receive_the_same_changes(
     steps = [
         (RESCHEDULE_BOOKING, {"id": mine["id"], "startsAt": at(2)}, token),
         (SET_BOOKING_STATUS, {"id": mine["id"], "status": "CANCELLED"}, token),
-        (DELETE_BOOKING, {"id": mine["id"]}, admin["accessToken"]),
+        (DELETE_BOOKING, {"id": mine["id"]}, admin.token),
     ]
     received: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in sockets}
 
@@ -227,7 +227,7 @@ async def test_one_statement_builds_a_change_for_every_subscriber_with_one_selec
     app: Any,
     client: httpx.AsyncClient,
     statements: StatementCounter,
-    make_service: MakeService,
+    rows: Rows,
     database_url: str,
 ) -> None:
     # given the event hub running and three admins' subscriptions with one document
@@ -238,7 +238,7 @@ async def test_one_statement_builds_a_change_for_every_subscriber_with_one_selec
         admin = await make_admin(client, database_url, "admin@example.com")
         settings = app.state.settings
         user, _ = await auth.authenticate(
-            app.state.reads, settings=settings, access_token=admin["accessToken"]
+            app.state.reads, settings=settings, access_token=admin.token
         )
         context = functools.partial(
             Context,
@@ -252,11 +252,10 @@ async def test_one_statement_builds_a_change_for_every_subscriber_with_one_selec
         schema = app.state.view.schema
         streams = [await schema.subscribe(RICH_CHANGES, context_value=context()) for _ in "abc"]
         waiting = [asyncio.ensure_future(anext(stream)) for stream in streams]
-        service = await make_service(title="Massage")
+        service = await rows.service(title="Massage")
         ann = await register(client, "ann@example.com")
         await asyncio.sleep(0.3)
-        statements.count = 0
-        statements.statements.clear()
+        statements.clear()
 
         # when Ann books
         await booked(client, ann["accessToken"], service, at(1))
@@ -327,7 +326,7 @@ async def test_the_socket_closes_when_an_admin_deactivates_the_user(
         client,
         "mutation($id: ID!) { updateUser(id: $id, input: {isActive: false}) { id } }",
         {"id": ann["user"]["id"]},
-        token=admin["accessToken"],
+        token=admin.token,
     )
     code, _ = await socket.closed()
     assert code == 4403
@@ -336,13 +335,13 @@ async def test_the_socket_closes_when_an_admin_deactivates_the_user(
 async def test_reconnecting_with_after_replays_what_was_missed_then_goes_live(
     start_server: Callable[..., Server],
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: MakeService,
+    rows: Rows,
 ) -> None:
     server = start_server()
     client = http(server)
     ann = await register(client, "ann@example.com")
     token = ann["accessToken"]
-    service = await make_service()
+    service = await rows.service()
 
     socket = await Socket.connect(server.ws, token)
     await socket.subscribe()
@@ -368,14 +367,14 @@ async def test_reconnecting_with_after_replays_what_was_missed_then_goes_live(
 async def test_concurrent_writers_never_make_a_subscriber_skip_an_event(
     two_servers: tuple[Server, Server],
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: MakeService,
+    rows: Rows,
     database_url: str,
 ) -> None:
     a, b = two_servers
     admin = await make_admin(http(a), database_url, "admin@example.com")
     users = [await register(http(a), f"u{n}@example.com") for n in range(20)]
-    services = [await make_service(title=f"S{n}") for n in range(20)]
-    socket = await Socket.connect(a.ws, admin["accessToken"])
+    services = [await rows.service(title=f"S{n}") for n in range(20)]
+    socket = await Socket.connect(a.ws, admin.token)
     await socket.subscribe()
     await asyncio.sleep(0.2)
 
@@ -398,12 +397,12 @@ async def test_concurrent_writers_never_make_a_subscriber_skip_an_event(
 async def test_the_listener_reconnects_and_catches_up_after_being_killed(
     two_servers: tuple[Server, Server],
     http: Callable[[Server], httpx.AsyncClient],
-    make_service: MakeService,
+    rows: Rows,
     database_url: str,
 ) -> None:
     a, b = two_servers
     ann = await register(http(a), "ann@example.com")
-    service = await make_service()
+    service = await rows.service()
     socket = await Socket.connect(a.ws, ann["accessToken"])
     await socket.subscribe()
     await asyncio.sleep(0.2)

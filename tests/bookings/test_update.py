@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings.models import BookingStatus
 from bookit_graphql.catalog.models import Service
-from tests.bookings.conftest import MakeService
 from tests.bookings.support import (
     BOOKING,
     DELETE_BOOKING,
@@ -23,9 +22,9 @@ from tests.bookings.support import (
     booked,
     only_error,
 )
-from tests.helpers import codes, gql
+from tests.factories import Rows
+from tests.helpers import Account, codes, gql
 
-InsertBooking = Callable[..., Awaitable[str]]
 CountBookings = Callable[..., Awaitable[int]]
 
 
@@ -47,14 +46,14 @@ async def set_status(
 
 
 async def test_the_owner_reschedules_and_the_end_follows_the_duration(
-    client: httpx.AsyncClient, alice: dict[str, Any], make_service: MakeService
+    client: httpx.AsyncClient, alice: Account, rows: Rows
 ) -> None:
     # given a 90-minute booking
-    service_id = await make_service(duration_minutes=90)
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    service_id = await rows.service(duration_minutes=90)
+    mine = await booked(client, alice.token, service_id, at(1))
 
     # when Alice moves its start only, in another offset
-    body = await reschedule(client, alice["accessToken"], mine["id"], at(5, offset_hours=1))
+    body = await reschedule(client, alice.token, mine["id"], at(5, offset_hours=1))
 
     # then the end is the new start plus the duration, in UTC
     moved = body["data"]["updateBooking"]
@@ -63,53 +62,53 @@ async def test_the_owner_reschedules_and_the_end_follows_the_duration(
     assert moved["updatedAt"] >= mine["updatedAt"]
 
     # and with both ends given, both are kept
-    body = await reschedule(client, alice["accessToken"], mine["id"], at(7), at(7.5))
+    body = await reschedule(client, alice.token, mine["id"], at(7), at(7.5))
     moved = body["data"]["updateBooking"]
     assert (moved["startsAt"], moved["endsAt"]) == (at(7), at(7.5))
 
 
 async def test_only_the_end_may_move(
-    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, service_id: str
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    mine = await booked(client, alice.token, service_id, at(1))
     body = await gql(
         client,
         "mutation($id: ID!, $e: DateTime) { updateBooking(id: $id, input: {endsAt: $e}) "
         "{ startsAt endsAt } }",
         {"id": mine["id"], "e": at(3)},
-        token=alice["accessToken"],
+        token=alice.token,
     )
     assert body["data"]["updateBooking"] == {"startsAt": at(1), "endsAt": at(3)}
 
 
 async def test_a_booking_may_move_onto_its_own_time(
-    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, service_id: str
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    mine = await booked(client, alice.token, service_id, at(1))
 
-    same = await reschedule(client, alice["accessToken"], mine["id"], at(1))
-    shifted = await reschedule(client, alice["accessToken"], mine["id"], at(1.5))
+    same = await reschedule(client, alice.token, mine["id"], at(1))
+    shifted = await reschedule(client, alice.token, mine["id"], at(1.5))
 
     assert same["data"]["updateBooking"]["startsAt"] == at(1)
     assert shifted["data"]["updateBooking"]["startsAt"] == at(1.5)
 
 
 async def test_a_reschedule_into_busy_time_is_a_conflict_and_changes_nothing(
-    client: httpx.AsyncClient, alice: dict[str, Any], bob: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, bob: Account, service_id: str
 ) -> None:
     # given Bob's booking 3-4 and Alice's 1-2
-    await booked(client, bob["accessToken"], service_id, at(3))
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    await booked(client, bob.token, service_id, at(3))
+    mine = await booked(client, alice.token, service_id, at(1))
 
     # when Alice tries to move hers to 2:30-3:30
-    body = await reschedule(client, alice["accessToken"], mine["id"], at(2.5))
+    body = await reschedule(client, alice.token, mine["id"], at(2.5))
 
     # then she learns which time is busy, and hers stays where it was
     assert only_error(body)["extensions"] == {
         "code": "BOOKING_CONFLICT",
         "conflictingRange": {"startsAt": at(3), "endsAt": at(4)},
     }
-    body = await gql(client, BOOKING, {"id": mine["id"]}, token=alice["accessToken"])
+    body = await gql(client, BOOKING, {"id": mine["id"]}, token=alice.token)
     assert body["data"]["booking"] == mine
 
 
@@ -124,46 +123,46 @@ async def test_a_reschedule_into_busy_time_is_a_conflict_and_changes_nothing(
 )
 async def test_a_reschedule_validates_the_times(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
+    alice: Account,
     service_id: str,
     starts: str,
     ends: str | None,
     field: str,
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
-    body = await reschedule(client, alice["accessToken"], mine["id"], starts, ends)
+    mine = await booked(client, alice.token, service_id, at(1))
+    body = await reschedule(client, alice.token, mine["id"], starts, ends)
     assert codes(body) == ["BAD_USER_INPUT"]
     assert only_error(body)["extensions"]["field"] == field
 
 
 async def test_the_owner_cancels_once(
-    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, service_id: str
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    mine = await booked(client, alice.token, service_id, at(1))
 
-    body = await set_status(client, alice["accessToken"], mine["id"], "CANCELLED")
+    body = await set_status(client, alice.token, mine["id"], "CANCELLED")
     assert body["data"]["updateBooking"]["status"] == "CANCELLED"
 
     # a cancelled booking neither cancels again nor moves
-    again = await set_status(client, alice["accessToken"], mine["id"], "CANCELLED")
-    moved = await reschedule(client, alice["accessToken"], mine["id"], at(5))
+    again = await set_status(client, alice.token, mine["id"], "CANCELLED")
+    moved = await reschedule(client, alice.token, mine["id"], at(5))
     assert codes(again) == codes(moved) == ["INVALID_STATE"]
 
 
 @pytest.mark.parametrize("status", ["CONFIRMED", "COMPLETED", "PENDING"])
 async def test_only_an_admin_sets_other_statuses(
-    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str, status: str
+    client: httpx.AsyncClient, alice: Account, service_id: str, status: str
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
-    body = await set_status(client, alice["accessToken"], mine["id"], status)
+    mine = await booked(client, alice.token, service_id, at(1))
+    body = await set_status(client, alice.token, mine["id"], status)
     assert codes(body) == ["FORBIDDEN"]
 
 
 async def test_an_admin_walks_a_booking_to_completed_and_no_further(
-    client: httpx.AsyncClient, alice: dict[str, Any], admin: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, admin: Account, service_id: str
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
-    token = admin["accessToken"]
+    mine = await booked(client, alice.token, service_id, at(1))
+    token = admin.token
 
     # PENDING cannot skip CONFIRMED
     assert codes(await set_status(client, token, mine["id"], "COMPLETED")) == ["INVALID_STATE"]
@@ -171,7 +170,7 @@ async def test_an_admin_walks_a_booking_to_completed_and_no_further(
     assert confirmed["data"]["updateBooking"]["status"] == "CONFIRMED"
 
     # the owner may still move a confirmed booking
-    moved = await reschedule(client, alice["accessToken"], mine["id"], at(3))
+    moved = await reschedule(client, alice.token, mine["id"], at(3))
     assert moved["data"]["updateBooking"]["status"] == "CONFIRMED"
 
     completed = await set_status(client, token, mine["id"], "COMPLETED")
@@ -180,48 +179,46 @@ async def test_an_admin_walks_a_booking_to_completed_and_no_further(
     # a completed booking stays completed, for the admin as for the owner
     for status in ("CANCELLED", "PENDING", "CONFIRMED", "COMPLETED"):
         assert codes(await set_status(client, token, mine["id"], status)) == ["INVALID_STATE"]
-    assert codes(await set_status(client, alice["accessToken"], mine["id"], "CANCELLED")) == [
+    assert codes(await set_status(client, alice.token, mine["id"], "CANCELLED")) == [
         "INVALID_STATE"
     ]
-    assert codes(await reschedule(client, alice["accessToken"], mine["id"], at(9))) == [
-        "INVALID_STATE"
-    ]
+    assert codes(await reschedule(client, alice.token, mine["id"], at(9))) == ["INVALID_STATE"]
 
 
 @pytest.mark.parametrize("status", ["PENDING", "CONFIRMED", "COMPLETED", "CANCELLED"])
 async def test_nothing_leaves_cancelled(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
-    admin: dict[str, Any],
+    alice: Account,
+    admin: Account,
     service_id: str,
     status: str,
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
-    await set_status(client, admin["accessToken"], mine["id"], "CANCELLED")
-    body = await set_status(client, admin["accessToken"], mine["id"], status)
+    mine = await booked(client, alice.token, service_id, at(1))
+    await set_status(client, admin.token, mine["id"], "CANCELLED")
+    body = await set_status(client, admin.token, mine["id"], status)
     assert codes(body) == ["INVALID_STATE"]
 
 
 async def test_an_admin_cancels_and_reschedules_anyones_booking(
-    client: httpx.AsyncClient, alice: dict[str, Any], admin: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, admin: Account, service_id: str
 ) -> None:
-    first = await booked(client, alice["accessToken"], service_id, at(1))
-    second = await booked(client, alice["accessToken"], service_id, at(3))
-    moved = await reschedule(client, admin["accessToken"], first["id"], at(5))
-    cancelled = await set_status(client, admin["accessToken"], second["id"], "CANCELLED")
+    first = await booked(client, alice.token, service_id, at(1))
+    second = await booked(client, alice.token, service_id, at(3))
+    moved = await reschedule(client, admin.token, first["id"], at(5))
+    cancelled = await set_status(client, admin.token, second["id"], "CANCELLED")
     assert moved["data"]["updateBooking"]["startsAt"] == at(5)
     assert cancelled["data"]["updateBooking"]["status"] == "CANCELLED"
 
 
 async def test_another_users_booking_is_not_found_to_change_or_delete(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
-    bob: dict[str, Any],
+    alice: Account,
+    bob: Account,
     service_id: str,
     count_bookings: CountBookings,
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
-    token = bob["accessToken"]
+    mine = await booked(client, alice.token, service_id, at(1))
+    token = bob.token
     assert codes(await reschedule(client, token, mine["id"], at(5))) == ["NOT_FOUND"]
     assert codes(await set_status(client, token, mine["id"], "CANCELLED")) == ["NOT_FOUND"]
     assert codes(await gql(client, DELETE_BOOKING, {"id": mine["id"]}, token=token)) == [
@@ -229,81 +226,79 @@ async def test_another_users_booking_is_not_found_to_change_or_delete(
     ]
     for unknown in ("8d5e4d4e-0000-4000-8000-000000000000", "nope"):
         assert codes(await set_status(client, token, unknown, "CANCELLED")) == ["NOT_FOUND"]
-    body = await gql(client, BOOKING, {"id": mine["id"]}, token=alice["accessToken"])
+    body = await gql(client, BOOKING, {"id": mine["id"]}, token=alice.token)
     assert body["data"]["booking"] == mine
     assert await count_bookings() == 1
 
 
 async def test_changes_need_authentication(
-    client: httpx.AsyncClient, alice: dict[str, Any], service_id: str
+    client: httpx.AsyncClient, alice: Account, service_id: str
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    mine = await booked(client, alice.token, service_id, at(1))
     assert codes(await set_status(client, "", mine["id"], "CANCELLED")) == ["UNAUTHENTICATED"]
     assert codes(await gql(client, DELETE_BOOKING, {"id": mine["id"]})) == ["UNAUTHENTICATED"]
 
 
 async def test_a_booking_of_a_deactivated_service_can_be_cancelled_but_not_moved(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
+    alice: Account,
     service_id: str,
     db: async_sessionmaker[AsyncSession],
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
+    mine = await booked(client, alice.token, service_id, at(1))
     async with db.begin() as session:
         await session.execute(update(Service).values(is_active=False))
-    assert codes(await reschedule(client, alice["accessToken"], mine["id"], at(5))) == [
-        "INVALID_STATE"
-    ]
-    body = await set_status(client, alice["accessToken"], mine["id"], "CANCELLED")
+    assert codes(await reschedule(client, alice.token, mine["id"], at(5))) == ["INVALID_STATE"]
+    body = await set_status(client, alice.token, mine["id"], "CANCELLED")
     assert body["data"]["updateBooking"]["status"] == "CANCELLED"
 
 
 async def test_the_owner_deletes_a_booking_before_it_starts(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
+    alice: Account,
     service_id: str,
     count_bookings: CountBookings,
 ) -> None:
-    mine = await booked(client, alice["accessToken"], service_id, at(1))
-    body = await gql(client, DELETE_BOOKING, {"id": mine["id"]}, token=alice["accessToken"])
+    mine = await booked(client, alice.token, service_id, at(1))
+    body = await gql(client, DELETE_BOOKING, {"id": mine["id"]}, token=alice.token)
     assert body == {"data": {"deleteBooking": True}}
     assert await count_bookings() == 0
     # and then it is gone
-    body = await gql(client, DELETE_BOOKING, {"id": mine["id"]}, token=alice["accessToken"])
+    body = await gql(client, DELETE_BOOKING, {"id": mine["id"]}, token=alice.token)
     assert codes(body) == ["NOT_FOUND"]
 
 
 async def test_a_started_booking_is_the_admins_to_delete(
     client: httpx.AsyncClient,
-    alice: dict[str, Any],
-    admin: dict[str, Any],
+    alice: Account,
+    admin: Account,
     service_id: str,
-    insert_booking: InsertBooking,
+    rows: Rows,
     count_bookings: CountBookings,
 ) -> None:
     # given Alice's booking that started ten minutes ago
     now = datetime.now(UTC)
-    started = await insert_booking(
+    started = await rows.booking(
         service_id=service_id,
-        user_id=alice["user"]["id"],
+        user_id=alice.id,
         starts_at=now - timedelta(minutes=10),
         ends_at=now + timedelta(minutes=50),
         status=BookingStatus.CONFIRMED,
     )
 
     # then she can neither delete it nor move its end
-    body = await gql(client, DELETE_BOOKING, {"id": started}, token=alice["accessToken"])
+    body = await gql(client, DELETE_BOOKING, {"id": started}, token=alice.token)
     assert codes(body) == ["INVALID_STATE"]
     body = await gql(
         client,
         "mutation($id: ID!, $e: DateTime) { updateBooking(id: $id, input: {endsAt: $e}) { id } }",
         {"id": started, "e": at(1)},
-        token=alice["accessToken"],
+        token=alice.token,
     )
     assert codes(body) == ["INVALID_STATE"]
     assert await count_bookings() == 1
 
     # while an admin deletes it
-    body = await gql(client, DELETE_BOOKING, {"id": started}, token=admin["accessToken"])
+    body = await gql(client, DELETE_BOOKING, {"id": started}, token=admin.token)
     assert body["data"]["deleteBooking"] is True
     assert await count_bookings() == 0

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings.models import BookingStatus
 from tests.catalog.helpers import (
@@ -18,21 +17,21 @@ from tests.catalog.helpers import (
     SERVICES,
     UNKNOWN_IDS,
     UPDATE_SERVICE,
-    add_booking,
     create_service,
 )
-from tests.helpers import codes, gql
+from tests.factories import Rows
+from tests.helpers import Account, codes, gql
 
 VALID = {"title": "Massage", "price": "50.00", "durationMinutes": 60}
 
 
-async def test_an_admin_creates_a_service(client: httpx.AsyncClient, admin: str) -> None:
+async def test_an_admin_creates_a_service(client: httpx.AsyncClient, admin: Account) -> None:
     # when
     body = await gql(
         client,
         CREATE_SERVICE,
         {"input": {"title": "  Hot stone  ", "price": "49.9", "durationMinutes": 90}},
-        token=admin,
+        token=admin.token,
     )
     # then: the title trimmed, the defaults filled in
     assert "errors" not in body, body
@@ -48,7 +47,9 @@ async def test_an_admin_creates_a_service(client: httpx.AsyncClient, admin: str)
     assert (await gql(client, SERVICE, {"id": made["id"]}))["data"]["service"]["id"] == made["id"]
 
 
-async def test_an_inactive_service_can_be_created(client: httpx.AsyncClient, admin: str) -> None:
+async def test_an_inactive_service_can_be_created(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
     made = await create_service(client, admin, isActive=False, description="Soon.")
     assert made["isActive"] is False
     assert made["description"] == "Soon."
@@ -65,8 +66,8 @@ async def test_an_inactive_service_can_be_created(client: httpx.AsyncClient, adm
 )
 async def test_only_admins_change_the_catalogue(
     client: httpx.AsyncClient,
-    admin: str,
-    user: dict[str, Any],
+    admin: Account,
+    alice: Account,
     mutation: str,
     variables: dict[str, Any],
 ) -> None:
@@ -76,12 +77,12 @@ async def test_only_admins_change_the_catalogue(
         variables = {**variables, "id": service["id"]}
     # when
     anonymous = await gql(client, mutation, variables)
-    as_user = await gql(client, mutation, variables, token=user["accessToken"])
+    as_user = await gql(client, mutation, variables, token=alice.token)
     # then
     assert codes(anonymous) == ["UNAUTHENTICATED"]
     assert codes(as_user) == ["FORBIDDEN"]
     assert anonymous["data"] is None
-    body = await gql(client, SERVICES, token=admin)
+    body = await gql(client, SERVICES, token=admin.token)
     assert [edge["node"] for edge in body["data"]["services"]["edges"]] == [service]
 
 
@@ -98,23 +99,25 @@ async def test_only_admins_change_the_catalogue(
     ],
 )
 async def test_create_checks_its_input(
-    client: httpx.AsyncClient, admin: str, change: dict[str, Any], field: str
+    client: httpx.AsyncClient, admin: Account, change: dict[str, Any], field: str
 ) -> None:
-    body = await gql(client, CREATE_SERVICE, {"input": {**VALID, **change}}, token=admin)
+    body = await gql(client, CREATE_SERVICE, {"input": {**VALID, **change}}, token=admin.token)
     assert codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == field
-    assert (await gql(client, SERVICES, token=admin))["data"]["services"]["totalCount"] == 0
+    assert (await gql(client, SERVICES, token=admin.token))["data"]["services"]["totalCount"] == 0
 
 
 @pytest.mark.parametrize("price", ["-1.00", "1.234", "abc", 1.5, None])
 async def test_create_refuses_bad_money(
-    client: httpx.AsyncClient, admin: str, price: object
+    client: httpx.AsyncClient, admin: Account, price: object
 ) -> None:
-    body = await gql(client, CREATE_SERVICE, {"input": {**VALID, "price": price}}, token=admin)
+    body = await gql(
+        client, CREATE_SERVICE, {"input": {**VALID, "price": price}}, token=admin.token
+    )
     assert codes(body) == ["BAD_USER_INPUT"]
 
 
-async def test_the_limits_themselves_are_allowed(client: httpx.AsyncClient, admin: str) -> None:
+async def test_the_limits_themselves_are_allowed(client: httpx.AsyncClient, admin: Account) -> None:
     for fields in [
         {"title": "x" * 200, "description": "y" * 5000, "durationMinutes": 5, "price": "0"},
         {"title": "x", "durationMinutes": 1440, "price": "99999999.99"},
@@ -123,7 +126,9 @@ async def test_the_limits_themselves_are_allowed(client: httpx.AsyncClient, admi
         assert made["durationMinutes"] == fields["durationMinutes"]
 
 
-async def test_update_changes_only_the_given_fields(client: httpx.AsyncClient, admin: str) -> None:
+async def test_update_changes_only_the_given_fields(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
     # given
     made = await create_service(client, admin, title="Old", description="Kept.", price="10.00")
     # when
@@ -131,7 +136,7 @@ async def test_update_changes_only_the_given_fields(client: httpx.AsyncClient, a
         client,
         UPDATE_SERVICE,
         {"id": made["id"], "input": {"title": " New ", "price": "12.50", "isActive": False}},
-        token=admin,
+        token=admin.token,
     )
     # then
     assert "errors" not in body, body
@@ -145,17 +150,17 @@ async def test_update_changes_only_the_given_fields(client: httpx.AsyncClient, a
     }
     assert datetime.fromisoformat(updated["updatedAt"]) > datetime.fromisoformat(made["updatedAt"])
     # and an empty input changes nothing
-    same = await gql(client, UPDATE_SERVICE, {"id": made["id"], "input": {}}, token=admin)
+    same = await gql(client, UPDATE_SERVICE, {"id": made["id"], "input": {}}, token=admin.token)
     assert same["data"]["updateService"] == updated
 
 
-async def test_update_description_and_duration(client: httpx.AsyncClient, admin: str) -> None:
+async def test_update_description_and_duration(client: httpx.AsyncClient, admin: Account) -> None:
     made = await create_service(client, admin, description="Before.")
     body = await gql(
         client,
         UPDATE_SERVICE,
         {"id": made["id"], "input": {"description": "", "durationMinutes": 30}},
-        token=admin,
+        token=admin.token,
     )
     assert body["data"]["updateService"]["description"] == ""
     assert body["data"]["updateService"]["durationMinutes"] == 30
@@ -175,83 +180,86 @@ async def test_update_description_and_duration(client: httpx.AsyncClient, admin:
     ],
 )
 async def test_update_checks_its_input(
-    client: httpx.AsyncClient, admin: str, change: dict[str, Any], field: str
+    client: httpx.AsyncClient, admin: Account, change: dict[str, Any], field: str
 ) -> None:
     # given
     made = await create_service(client, admin)
     # when: a null on a field that cannot be empty, or a bad value
     body = await gql(
-        client, UPDATE_SERVICE, {"id": made["id"], "input": {"title": "Ok", **change}}, token=admin
+        client,
+        UPDATE_SERVICE,
+        {"id": made["id"], "input": {"title": "Ok", **change}},
+        token=admin.token,
     )
     # then: nothing changed
     assert codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == field
-    after = await gql(client, SERVICES, token=admin)
+    after = await gql(client, SERVICES, token=admin.token)
     assert after["data"]["services"]["edges"][0]["node"] == made
 
 
 async def test_update_and_delete_of_unknown_ids_are_not_found(
-    client: httpx.AsyncClient, admin: str
+    client: httpx.AsyncClient, admin: Account
 ) -> None:
     for unknown in UNKNOWN_IDS:
         update = await gql(
-            client, UPDATE_SERVICE, {"id": unknown, "input": {"title": "X"}}, token=admin
+            client, UPDATE_SERVICE, {"id": unknown, "input": {"title": "X"}}, token=admin.token
         )
         assert codes(update) == ["NOT_FOUND"], unknown
-        delete = await gql(client, DELETE_SERVICE, {"id": unknown}, token=admin)
+        delete = await gql(client, DELETE_SERVICE, {"id": unknown}, token=admin.token)
         assert codes(delete) == ["NOT_FOUND"], unknown
 
 
-async def test_a_service_without_bookings_is_deleted(client: httpx.AsyncClient, admin: str) -> None:
+async def test_a_service_without_bookings_is_deleted(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
     # given
     made = await create_service(client, admin)
     # when
-    body = await gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin)
+    body = await gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin.token)
     # then
     assert body == {"data": {"deleteService": "DELETED"}}
-    assert codes(await gql(client, SERVICE, {"id": made["id"]}, token=admin)) == ["NOT_FOUND"]
-    again = await gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin)
+    assert codes(await gql(client, SERVICE, {"id": made["id"]}, token=admin.token)) == ["NOT_FOUND"]
+    again = await gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin.token)
     assert codes(again) == ["NOT_FOUND"]
 
 
 @pytest.mark.parametrize("status", list(BookingStatus))
 async def test_a_service_with_bookings_is_deactivated(
     client: httpx.AsyncClient,
-    admin: str,
-    user: dict[str, Any],
-    db: async_sessionmaker[AsyncSession],
+    admin: Account,
+    alice: Account,
+    rows: Rows,
     status: BookingStatus,
 ) -> None:
     # given: a booking in any status, even cancelled, is history to keep
     made = await create_service(client, admin)
     starts = datetime.now(UTC) + timedelta(days=3)
-    await add_booking(
-        db,
+    await rows.booking(
         service_id=made["id"],
-        user_id=user["user"]["id"],
+        user_id=alice.id,
         starts_at=starts,
-        ends_at=starts + timedelta(hours=1),
         status=status,
     )
     # when
-    body = await gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin)
+    body = await gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin.token)
     # then: kept, inactive, hidden from everyone but admins
     assert body == {"data": {"deleteService": "DEACTIVATED"}}
-    as_admin = await gql(client, SERVICE, {"id": made["id"]}, token=admin)
+    as_admin = await gql(client, SERVICE, {"id": made["id"]}, token=admin.token)
     assert as_admin["data"]["service"]["isActive"] is False
-    as_user = await gql(client, SERVICE, {"id": made["id"]}, token=user["accessToken"])
+    as_user = await gql(client, SERVICE, {"id": made["id"]}, token=alice.token)
     assert codes(as_user) == ["NOT_FOUND"]
     assert (await gql(client, SERVICES))["data"]["services"]["edges"] == []
-    again = await gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin)
+    again = await gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin.token)
     assert again == {"data": {"deleteService": "DEACTIVATED"}}
 
 
-async def test_concurrent_deletes_delete_once(client: httpx.AsyncClient, admin: str) -> None:
+async def test_concurrent_deletes_delete_once(client: httpx.AsyncClient, admin: Account) -> None:
     # given
     made = await create_service(client, admin)
     # when
     bodies = await asyncio.gather(
-        *(gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin) for _ in range(5))
+        *(gql(client, DELETE_SERVICE, {"id": made["id"]}, token=admin.token) for _ in range(5))
     )
     # then: the row lock lets one delete it; the others then find nothing
     outcomes = sorted(

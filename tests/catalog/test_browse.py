@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select
 
+from bookit_graphql.catalog.models import Service
 from tests.catalog.helpers import (
     SERVICE,
     SERVICES,
     UNKNOWN_IDS,
-    add_services,
     create_service,
-    set_review_stats,
 )
-from tests.helpers import codes, gql
+from tests.conftest import StatementCounter
+from tests.factories import Rows
+from tests.helpers import Account, codes, gql
 
 SERVICE_WITH_REVIEWS = """
 query Service($id: ID!, $reviewsFirst: Int, $reviewsAfter: String) {
@@ -67,7 +69,7 @@ async def page_through(
 
 
 async def test_anyone_browses_services_with_every_field(
-    client: httpx.AsyncClient, admin: str
+    client: httpx.AsyncClient, admin: Account
 ) -> None:
     # given
     made = await create_service(
@@ -112,8 +114,8 @@ def made_cursor(connection: dict[str, Any]) -> str:
 )
 async def test_only_admins_see_inactive_services(
     client: httpx.AsyncClient,
-    admin: str,
-    user: dict[str, Any],
+    admin: Account,
+    alice: Account,
     who: str,
     active: bool | None,
     expected: set[str],
@@ -121,7 +123,7 @@ async def test_only_admins_see_inactive_services(
     # given
     await create_service(client, admin, title="On")
     await create_service(client, admin, title="Off", isActive=False)
-    token = {"anonymous": None, "user": user["accessToken"], "admin": admin}[who]
+    token = {"anonymous": None, "user": alice.token, "admin": admin.token}[who]
     # when
     body = await gql(client, SERVICES, {"filter": {"active": active}}, token=token)
     # then
@@ -129,12 +131,9 @@ async def test_only_admins_see_inactive_services(
     assert body["data"]["services"]["totalCount"] == len(expected)
 
 
-async def test_filters_by_text_and_price(
-    client: httpx.AsyncClient, db: async_sessionmaker[AsyncSession]
-) -> None:
+async def test_filters_by_text_and_price(client: httpx.AsyncClient, rows: Rows) -> None:
     # given
-    await add_services(
-        db,
+    await rows.services(
         {"title": "Yoga", "description": "Relax and stretch", "price": "20.00"},
         {"title": "Thai massage", "description": "Traditional", "price": "60.00"},
         {"title": "Sauna 100%_hot", "description": "", "price": "15.50"},
@@ -163,9 +162,9 @@ async def test_price_filter_refuses_bad_money(client: httpx.AsyncClient) -> None
         assert codes(body) == ["BAD_USER_INPUT"], bad
 
 
-async def rows_for_ordering(db: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+async def services_for_ordering(rows: Rows) -> list[dict[str, Any]]:
     """Seven services with ties in every sort key, made in three transactions."""
-    specs = [
+    specs: list[list[dict[str, Any]]] = [
         [
             {"title": "Bravo", "price": "30.00", "stats": (3, 13)},  # 13/3
             {"title": "Alpha", "price": "10.00", "stats": (6, 26)},  # 26/6 == 13/3
@@ -180,33 +179,45 @@ async def rows_for_ordering(db: async_sessionmaker[AsyncSession]) -> list[dict[s
             {"title": "Echo", "price": "30.00", "stats": (3, 13)},
         ],
     ]
-    rows: list[dict[str, Any]] = []
+    made: list[dict[str, Any]] = []
     for batch in specs:
-        made = await add_services(db, *batch)
-        for spec, service in zip(batch, made, strict=True):
-            count, total = spec["stats"]
-            await set_review_stats(db, service.id, count=count, total=total)
-            rows.append(
+        # the review stats as the reviews trigger keeps them
+        ids = await rows.services(
+            *(
                 {
-                    "id": service.id,
-                    "title": service.title,
-                    "price": service.price,
-                    "created_at": service.created_at,
+                    "title": spec["title"],
+                    "price": spec["price"],
+                    "review_count": spec["stats"][0],
+                    "rating_total": spec["stats"][1],
+                }
+                for spec in batch
+            )
+        )
+        async with rows.session_factory() as session:
+            created = await session.scalar(select(Service.created_at).where(Service.id == ids[0]))
+        for spec, service_id in zip(batch, ids, strict=True):
+            count, total = spec["stats"]
+            made.append(
+                {
+                    "id": uuid.UUID(service_id),
+                    "title": spec["title"],
+                    "price": Decimal(spec["price"]),
+                    "created_at": created,  # one transaction's
                     "rating": Fraction(total, count) if count else Fraction(0),
                 }
             )
-    return rows
+    return made
 
 
 @pytest.mark.parametrize("field", ["TITLE", "PRICE", "CREATED_AT", "RATING"])
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])
 async def test_every_order_pages_through_all_services_once(
-    client: httpx.AsyncClient, db: async_sessionmaker[AsyncSession], field: str, direction: str
+    client: httpx.AsyncClient, rows: Rows, field: str, direction: str
 ) -> None:
     # given
-    rows = await rows_for_ordering(db)
+    services = await services_for_ordering(rows)
     key = field.lower()
-    expected = sorted(rows, key=lambda r: (r[key], r["id"]), reverse=direction == "DESC")
+    expected = sorted(services, key=lambda r: (r[key], r["id"]), reverse=direction == "DESC")
     # when
     for first in (1, 2, 3, 100):
         seen = await page_through(client, {"field": field, "direction": direction}, first=first)
@@ -214,11 +225,9 @@ async def test_every_order_pages_through_all_services_once(
         assert seen == [str(r["id"]) for r in expected], (field, direction, first)
 
 
-async def test_default_order_is_oldest_first(
-    client: httpx.AsyncClient, db: async_sessionmaker[AsyncSession]
-) -> None:
-    rows = await rows_for_ordering(db)
-    expected = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+async def test_default_order_is_oldest_first(client: httpx.AsyncClient, rows: Rows) -> None:
+    services = await services_for_ordering(rows)
+    expected = sorted(services, key=lambda r: (r["created_at"], r["id"]))
     assert await page_through(client, {"field": "CREATED_AT"}, first=4) == [
         str(r["id"]) for r in expected
     ]
@@ -229,11 +238,10 @@ async def test_default_order_is_oldest_first(
 
 
 async def test_rating_comes_from_the_kept_review_stats(
-    client: httpx.AsyncClient, db: async_sessionmaker[AsyncSession]
+    client: httpx.AsyncClient, rows: Rows
 ) -> None:
     # given
-    (service,) = await add_services(db, {"title": "Rated"})
-    await set_review_stats(db, service.id, count=3, total=13)
+    await rows.service(title="Rated", review_count=3, rating_total=13)
     # when
     body = await gql(client, SERVICES)
     # then
@@ -242,11 +250,9 @@ async def test_rating_comes_from_the_kept_review_stats(
     assert node["reviewCount"] == 3
 
 
-async def test_page_size_and_cursor_are_checked(
-    client: httpx.AsyncClient, db: async_sessionmaker[AsyncSession]
-) -> None:
+async def test_page_size_and_cursor_are_checked(client: httpx.AsyncClient, rows: Rows) -> None:
     # given
-    await add_services(db, {"title": "One", "price": "1.00"}, {"title": "Two", "price": "2.00"})
+    await rows.services({"title": "One", "price": "1.00"}, {"title": "Two", "price": "2.00"})
     title_page = await gql(client, SERVICES, {"orderBy": {"field": "TITLE"}, "first": 1})
     title_cursor = title_page["data"]["services"]["pageInfo"]["endCursor"]
     # when, then
@@ -270,26 +276,26 @@ async def test_page_size_and_cursor_are_checked(
 
 async def test_a_page_of_fifty_costs_one_statement_or_two(
     client: httpx.AsyncClient,
-    db: async_sessionmaker[AsyncSession],
-    sql_statements: list[str],
+    rows: Rows,
+    statements: StatementCounter,
     reads: str,
 ) -> None:
     # given
-    await add_services(db, *({"title": f"Service {n}"} for n in range(60)))
-    sql_statements.clear()
+    await rows.services(*({"title": f"Service {n}"} for n in range(60)))
+    statements.clear()
     # when
     body = await gql(client, SERVICES, {"first": 50})
     # then: the page and, because it was asked for, the count (compiled: in one statement)
     assert len(body["data"]["services"]["edges"]) == 50
     assert body["data"]["services"]["totalCount"] == 60
-    assert len(sql_statements) == {"compiled": 1, "resolved": 2}[reads], sql_statements
+    assert statements.count == {"compiled": 1, "resolved": 2}[reads], statements.statements
     # without totalCount, the page alone
-    sql_statements.clear()
+    statements.clear()
     await gql(client, "{ services(first: 50) { edges { node { id title price } } } }")
-    assert len(sql_statements) == 1, sql_statements
+    assert statements.count == 1, statements.statements
 
 
-async def test_one_service_by_id(client: httpx.AsyncClient, admin: str) -> None:
+async def test_one_service_by_id(client: httpx.AsyncClient, admin: Account) -> None:
     # given
     made = await create_service(client, admin, title="Facial")
     # when
@@ -310,15 +316,15 @@ async def test_unknown_and_malformed_ids_are_not_found(client: httpx.AsyncClient
 
 
 async def test_an_inactive_service_is_not_found_except_for_admins(
-    client: httpx.AsyncClient, admin: str, user: dict[str, Any]
+    client: httpx.AsyncClient, admin: Account, alice: Account
 ) -> None:
     # given
     hidden = await create_service(client, admin, title="Retired", isActive=False)
     # when, then
     assert codes(await gql(client, SERVICE, {"id": hidden["id"]})) == ["NOT_FOUND"]
-    as_user = await gql(client, SERVICE, {"id": hidden["id"]}, token=user["accessToken"])
+    as_user = await gql(client, SERVICE, {"id": hidden["id"]}, token=alice.token)
     assert codes(as_user) == ["NOT_FOUND"]
-    as_admin = await gql(client, SERVICE, {"id": hidden["id"]}, token=admin)
+    as_admin = await gql(client, SERVICE, {"id": hidden["id"]}, token=admin.token)
     assert as_admin["data"]["service"] == {
         "id": hidden["id"],
         "title": "Retired",

@@ -7,11 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings.models import BookingStatus
-from tests.catalog.helpers import SERVICE_AVAILABILITY, add_booking, create_service
-from tests.helpers import codes, gql
+from tests.catalog.helpers import SERVICE_AVAILABILITY, create_service
+from tests.conftest import StatementCounter
+from tests.factories import Rows
+from tests.helpers import Account, codes, gql
 
 
 def next_eu_autumn_switch() -> date:
@@ -51,7 +52,7 @@ async def slots(
 
 
 async def test_the_grid_stays_even_across_a_dst_switch(
-    client: httpx.AsyncClient, admin: str
+    client: httpx.AsyncClient, admin: Account
 ) -> None:
     # given: a window from Saturday 22:00 summer time to Sunday 04:00 winter time
     service = await create_service(client, admin, durationMinutes=60)
@@ -76,9 +77,9 @@ async def test_the_grid_stays_even_across_a_dst_switch(
 
 async def test_booked_time_is_left_out_and_cancelled_time_is_not(
     client: httpx.AsyncClient,
-    admin: str,
-    user: dict[str, Any],
-    db: async_sessionmaker[AsyncSession],
+    admin: Account,
+    alice: Account,
+    rows: Rows,
 ) -> None:
     # given: 09:00-14:00 with a confirmed 10-11, a cancelled 12-13, a pending 13:30-14:00
     service = await create_service(client, admin, durationMinutes=60)
@@ -88,10 +89,9 @@ async def test_booked_time_is_left_out_and_cancelled_time_is_not(
         (at(day, 12), at(day, 13), BookingStatus.CANCELLED),
         (at(day, 13, 30), at(day, 14), BookingStatus.PENDING),
     ]:
-        await add_booking(
-            db,
+        await rows.booking(
             service_id=service["id"],
-            user_id=user["user"]["id"],
+            user_id=alice.id,
             starts_at=starts,
             ends_at=ends,
             status=status,
@@ -110,26 +110,26 @@ async def test_booked_time_is_left_out_and_cancelled_time_is_not(
 
 async def test_another_services_bookings_do_not_matter(
     client: httpx.AsyncClient,
-    admin: str,
-    user: dict[str, Any],
-    db: async_sessionmaker[AsyncSession],
+    admin: Account,
+    alice: Account,
+    rows: Rows,
 ) -> None:
     busy = await create_service(client, admin, title="Busy", durationMinutes=60)
     free = await create_service(client, admin, title="Free", durationMinutes=60)
     day = a_future_day()
-    await add_booking(
-        db,
+    await rows.booking(
         service_id=busy["id"],
-        user_id=user["user"]["id"],
+        user_id=alice.id,
         starts_at=at(day, 9),
         ends_at=at(day, 10),
+        status=BookingStatus.CONFIRMED,
     )
     window = (at(day, 9).isoformat(), at(day, 10).isoformat())
     assert await slots(client, busy["id"], *window) == []
     assert len(await slots(client, free["id"], *window)) == 1
 
 
-async def test_only_future_starts_are_offered(client: httpx.AsyncClient, admin: str) -> None:
+async def test_only_future_starts_are_offered(client: httpx.AsyncClient, admin: Account) -> None:
     # given: a window from two hours ago to two hours ahead, on a five-minute grid
     service = await create_service(client, admin, durationMinutes=5)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -143,7 +143,7 @@ async def test_only_future_starts_are_offered(client: httpx.AsyncClient, admin: 
     assert starts[-1] == end - timedelta(minutes=5)
 
 
-async def test_step_and_duration_shape_the_grid(client: httpx.AsyncClient, admin: str) -> None:
+async def test_step_and_duration_shape_the_grid(client: httpx.AsyncClient, admin: Account) -> None:
     service = await create_service(client, admin, durationMinutes=90)
     day = a_future_day()
     found = await slots(
@@ -171,7 +171,7 @@ async def test_step_and_duration_shape_the_grid(client: httpx.AsyncClient, admin
     ],
 )
 async def test_bad_windows_are_bad_input(
-    client: httpx.AsyncClient, admin: str, end_after_start: timedelta, step: int, field: str
+    client: httpx.AsyncClient, admin: Account, end_after_start: timedelta, step: int, field: str
 ) -> None:
     service = await create_service(client, admin)
     start = at(a_future_day(), 9)
@@ -186,7 +186,7 @@ async def test_bad_windows_are_bad_input(
     assert body["errors"][0]["extensions"]["field"] == field
 
 
-async def test_the_limits_themselves_are_allowed(client: httpx.AsyncClient, admin: str) -> None:
+async def test_the_limits_themselves_are_allowed(client: httpx.AsyncClient, admin: Account) -> None:
     service = await create_service(client, admin, durationMinutes=1440)
     start = at(a_future_day(), 0)
     month = (start + timedelta(days=31)).isoformat()
@@ -196,7 +196,7 @@ async def test_the_limits_themselves_are_allowed(client: httpx.AsyncClient, admi
 
 
 async def test_a_datetime_without_offset_is_bad_input(
-    client: httpx.AsyncClient, admin: str
+    client: httpx.AsyncClient, admin: Account
 ) -> None:
     service = await create_service(client, admin)
     variables = {"id": service["id"], "from": "2030-01-01T09:00:00", "to": "2030-01-01T10:00Z"}
@@ -204,14 +204,14 @@ async def test_a_datetime_without_offset_is_bad_input(
 
 
 async def test_an_inactive_services_slots_are_not_found_to_users(
-    client: httpx.AsyncClient, admin: str, user: dict[str, Any]
+    client: httpx.AsyncClient, admin: Account, alice: Account
 ) -> None:
     service = await create_service(client, admin, isActive=False)
     day = a_future_day()
     variables = {"id": service["id"], "from": at(day, 9).isoformat(), "to": at(day, 10).isoformat()}
-    as_user = await gql(client, SERVICE_AVAILABILITY, variables, token=user["accessToken"])
+    as_user = await gql(client, SERVICE_AVAILABILITY, variables, token=alice.token)
     assert codes(as_user) == ["NOT_FOUND"]
-    as_admin = await gql(client, SERVICE_AVAILABILITY, variables, token=admin)
+    as_admin = await gql(client, SERVICE_AVAILABILITY, variables, token=admin.token)
     assert len(as_admin["data"]["service"]["availableSlots"]) == 1
 
 
@@ -226,27 +226,27 @@ query SlotsOfAPage($from: DateTime!, $to: DateTime!) {
 
 async def test_a_page_of_services_gets_its_slots_in_one_statement(
     client: httpx.AsyncClient,
-    admin: str,
-    user: dict[str, Any],
-    db: async_sessionmaker[AsyncSession],
-    sql_statements: list[str],
+    admin: Account,
+    alice: Account,
+    rows: Rows,
+    statements: StatementCounter,
 ) -> None:
     # given: 12 services, the first one booked 09-10
     services = [await create_service(client, admin, title=f"S{n}") for n in range(12)]
     day = a_future_day()
-    await add_booking(
-        db,
+    await rows.booking(
         service_id=services[0]["id"],
-        user_id=user["user"]["id"],
+        user_id=alice.id,
         starts_at=at(day, 9),
         ends_at=at(day, 10),
+        status=BookingStatus.CONFIRMED,
     )
-    sql_statements.clear()
+    statements.clear()
     # when
     variables = {"from": at(day, 9).isoformat(), "to": at(day, 12).isoformat()}
     body = await gql(client, SLOTS_OF_A_PAGE, variables)
     # then: the page, and one statement for every service's slots
-    assert len(sql_statements) == 2, sql_statements
+    assert statements.count == 2, statements.statements
     nodes = {edge["node"]["id"]: edge["node"] for edge in body["data"]["services"]["edges"]}
     assert len(nodes) == 12
     assert len(nodes[services[0]["id"]]["availableSlots"]) == 2

@@ -1,30 +1,24 @@
-"""Rows that the reviews tests stand on: services and bookings, written through the models.
+"""What the reviews tests stand on: a reviewer with a completed booking, and the rows beside.
 
-Users come through the API (tests.helpers.register); services and bookings are
-other domains', so they are inserted as rows rather than through their mutations.
+Users come through the API; services and bookings are other domains', so they
+are inserted as rows (tests/factories.py) rather than through their mutations.
 """
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings.models import Booking, BookingStatus
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.reviews.models import Review
-from tests.helpers import register
-
-LONG_AGO = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+from tests.factories import Rows
+from tests.helpers import sign_up
 
 
 @dataclass
@@ -37,55 +31,8 @@ class Reviewer:
     service_id: str
 
 
-@dataclass
-class Rows:
-    session_factory: async_sessionmaker[AsyncSession]
-    _slots: Iterator[int] = field(default_factory=itertools.count)
-
-    async def service(self, title: str = "Massage", *, is_active: bool = True) -> str:
-        async with self.session_factory.begin() as session:
-            row = Service(title=title, price=Decimal("49.90"), duration_minutes=60)
-            row.is_active = is_active
-            session.add(row)
-        return str(row.id)
-
-    async def booking(
-        self, *, user_id: str, service_id: str, status: BookingStatus = BookingStatus.COMPLETED
-    ) -> str:
-        # every booking gets its own hour, so none overlaps another
-        starts_at = LONG_AGO + timedelta(hours=next(self._slots))
-        async with self.session_factory.begin() as session:
-            row = Booking(
-                user_id=uuid.UUID(user_id),
-                service_id=uuid.UUID(service_id),
-                starts_at=starts_at,
-                ends_at=starts_at + timedelta(hours=1),
-                status=status,
-            )
-            session.add(row)
-        return str(row.id)
-
-    async def review(
-        self,
-        *,
-        user_id: str,
-        service_id: str,
-        rating: int = 4,
-        created_at: datetime | None = None,
-    ) -> str:
-        """A review written straight into the table (for pages of many, or of equal times)."""
-        booking_id = await self.booking(user_id=user_id, service_id=service_id)
-        async with self.session_factory.begin() as session:
-            row = Review(
-                booking_id=uuid.UUID(booking_id),
-                service_id=uuid.UUID(service_id),
-                user_id=uuid.UUID(user_id),
-                rating=rating,
-            )
-            if created_at is not None:
-                row.created_at = created_at
-            session.add(row)
-        return str(row.id)
+class ReviewRows(Rows):
+    """The factories, and what the reviews tests read back or change directly."""
 
     async def set_status(self, booking_id: str, status: BookingStatus) -> None:
         async with self.session_factory.begin() as session:
@@ -106,19 +53,18 @@ class Rows:
 
     async def review_count(self) -> int:
         async with self.session_factory() as session:
-            return len((await session.scalars(select(Review.id))).all())
+            return int(await session.scalar(select(func.count()).select_from(Review)) or 0)
 
 
 @pytest.fixture
-def rows(app: Any) -> Rows:
-    return Rows(app.state.session_factory)
+def rows(db: async_sessionmaker[AsyncSession]) -> ReviewRows:
+    return ReviewRows(db)
 
 
 @pytest.fixture
-async def reviewer(client: httpx.AsyncClient, rows: Rows) -> Reviewer:
+async def reviewer(client: httpx.AsyncClient, rows: ReviewRows) -> Reviewer:
     """Ann, with a completed booking of a service of her own."""
-    registered = await register(client, "ann@example.com", full_name="Ann Reviewer")
-    user_id = registered["user"]["id"]
-    service_id = await rows.service("Deep tissue massage")
-    booking_id = await rows.booking(user_id=user_id, service_id=service_id)
-    return Reviewer(registered["accessToken"], user_id, booking_id, service_id)
+    ann = await sign_up(client, "ann@example.com", full_name="Ann Reviewer")
+    service_id = await rows.service(title="Deep tissue massage")
+    booking_id = await rows.booking(user_id=ann.id, service_id=service_id)
+    return Reviewer(ann.token, ann.id, booking_id, service_id)

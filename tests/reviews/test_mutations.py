@@ -14,8 +14,8 @@ from bookit_graphql.bookings.models import BookingStatus
 from bookit_graphql.errors import AlreadyExists
 from bookit_graphql.reviews import service
 from bookit_graphql.users.models import User
-from tests.helpers import codes, gql, make_admin, register
-from tests.reviews.conftest import Reviewer, Rows
+from tests.helpers import codes, gql, make_admin, sign_up
+from tests.reviews.conftest import Reviewer, ReviewRows
 
 REVIEW_FIELDS = """
 fragment ReviewFields on Review {
@@ -73,7 +73,7 @@ def field_of(body: dict[str, Any]) -> str | None:
 
 
 async def test_the_owner_reviews_a_completed_booking(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     # given Ann's completed booking, when she reviews it
     review = await created(client, reviewer, rating=4, comment="  Firm and friendly.  ")
@@ -93,7 +93,7 @@ async def test_the_owner_reviews_a_completed_booking(
 
 
 async def test_a_comment_is_optional_and_blank_means_none(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     review = await created(client, reviewer, comment=" \n\t ")
     assert review["comment"] is None
@@ -110,24 +110,24 @@ async def test_create_review_needs_a_caller(client: httpx.AsyncClient, reviewer:
 
 
 async def test_unknown_and_other_peoples_bookings_are_not_found(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     # given Bob, and Ann's booking that he does not own
-    bob = await register(client, "bob@example.com")
+    bob = await sign_up(client, "bob@example.com")
 
     # when he reviews it, or ids that name nothing, then nothing is found
     for booking_id in (reviewer.booking_id, *UNKNOWN_IDS):
-        body = await create(client, bob["accessToken"], booking_id)
+        body = await create(client, bob.token, booking_id)
         assert codes(body) == ["NOT_FOUND"], booking_id
     assert await rows.review_count() == 0
 
 
 async def test_an_admin_may_not_review_someone_elses_booking(
-    client: httpx.AsyncClient, database_url: str, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, database_url: str, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     # an admin knows the booking exists, so it is FORBIDDEN rather than NOT_FOUND
     admin = await make_admin(client, database_url, "admin@example.com")
-    body = await create(client, admin["accessToken"], reviewer.booking_id)
+    body = await create(client, admin.token, reviewer.booking_id)
     assert codes(body) == ["FORBIDDEN"]
     assert await rows.review_count() == 0
 
@@ -136,7 +136,7 @@ async def test_an_admin_may_not_review_someone_elses_booking(
     "status", [BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.CANCELLED]
 )
 async def test_only_a_completed_booking_can_be_reviewed(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows, status: BookingStatus
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows, status: BookingStatus
 ) -> None:
     await rows.set_status(reviewer.booking_id, status)
     body = await create(client, reviewer.token, reviewer.booking_id)
@@ -145,7 +145,7 @@ async def test_only_a_completed_booking_can_be_reviewed(
 
 
 async def test_a_booking_is_reviewed_once(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     await created(client, reviewer, rating=5)
     body = await create(client, reviewer.token, reviewer.booking_id, rating=1)
@@ -155,7 +155,7 @@ async def test_a_booking_is_reviewed_once(
 
 
 async def test_concurrent_reviews_of_one_booking_make_one(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     # when the same booking is reviewed by several requests at once
     bodies = await asyncio.gather(
@@ -200,7 +200,7 @@ async def test_the_unique_constraint_decides_between_writers_that_both_passed_th
 
 
 async def test_rating_is_one_to_five(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     for rating in (0, 6, -1, 2**31 - 1):
         body = await create(client, reviewer.token, reviewer.booking_id, rating=rating)
@@ -213,7 +213,7 @@ async def test_rating_is_one_to_five(
 
 
 async def test_a_comment_holds_at_most_2000_characters(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     for comment in ("é" * 2001, "bad \x00 byte"):
         body = await create(client, reviewer.token, reviewer.booking_id, comment=comment)
@@ -230,7 +230,7 @@ async def test_a_comment_holds_at_most_2000_characters(
 
 
 async def test_the_author_edits_the_rating_and_the_comment(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     review = await created(client, reviewer, rating=2, comment="Too short.")
 
@@ -267,7 +267,7 @@ async def test_the_author_edits_the_rating_and_the_comment(
 
 
 async def test_an_edit_is_checked_like_a_review(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     review = await created(client, reviewer, rating=3, comment="Fine.")
     for change, field in (({"rating": 0}, "rating"), ({"comment": "x" * 2001}, "comment")):
@@ -293,21 +293,17 @@ async def test_an_edit_is_checked_like_a_review(
 
 
 async def test_only_the_author_edits(
-    client: httpx.AsyncClient, database_url: str, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, database_url: str, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     review = await created(client, reviewer, rating=2)
     variables = {"id": review["id"], "input": {"rating": 5}}
 
     # nobody: UNAUTHENTICATED; another user: NOT_FOUND; an admin: FORBIDDEN
     assert codes(await gql(client, UPDATE_REVIEW, variables)) == ["UNAUTHENTICATED"]
-    bob = await register(client, "bob@example.com")
-    assert codes(await gql(client, UPDATE_REVIEW, variables, token=bob["accessToken"])) == [
-        "NOT_FOUND"
-    ]
+    bob = await sign_up(client, "bob@example.com")
+    assert codes(await gql(client, UPDATE_REVIEW, variables, token=bob.token)) == ["NOT_FOUND"]
     admin = await make_admin(client, database_url, "admin@example.com")
-    assert codes(await gql(client, UPDATE_REVIEW, variables, token=admin["accessToken"])) == [
-        "FORBIDDEN"
-    ]
+    assert codes(await gql(client, UPDATE_REVIEW, variables, token=admin.token)) == ["FORBIDDEN"]
     assert await rows.stats(reviewer.service_id) == (1, 2)
 
 
@@ -325,7 +321,7 @@ async def test_editing_unknown_reviews_is_not_found(
 
 
 async def test_the_author_deletes_a_review(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     review = await created(client, reviewer, rating=5)
     body = await gql(client, DELETE_REVIEW, {"id": review["id"]}, token=reviewer.token)
@@ -337,20 +333,18 @@ async def test_the_author_deletes_a_review(
 
 
 async def test_an_admin_deletes_any_review_and_other_users_none(
-    client: httpx.AsyncClient, database_url: str, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, database_url: str, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     review = await created(client, reviewer, rating=1)
     variables = {"id": review["id"]}
 
     assert codes(await gql(client, DELETE_REVIEW, variables)) == ["UNAUTHENTICATED"]
-    bob = await register(client, "bob@example.com")
-    assert codes(await gql(client, DELETE_REVIEW, variables, token=bob["accessToken"])) == [
-        "NOT_FOUND"
-    ]
+    bob = await sign_up(client, "bob@example.com")
+    assert codes(await gql(client, DELETE_REVIEW, variables, token=bob.token)) == ["NOT_FOUND"]
     assert await rows.stats(reviewer.service_id) == (1, 1)
 
     admin = await make_admin(client, database_url, "admin@example.com")
-    body = await gql(client, DELETE_REVIEW, variables, token=admin["accessToken"])
+    body = await gql(client, DELETE_REVIEW, variables, token=admin.token)
     assert body == {"data": {"deleteReview": True}}
     assert await rows.stats(reviewer.service_id) == (0, 0)
 
@@ -367,13 +361,13 @@ async def test_deleting_unknown_reviews_is_not_found(
 
 
 async def test_the_services_rating_follows_creates_edits_and_deletes(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     # given two reviews of one service, 5 and 2
     first = await created(client, reviewer, rating=5)
-    bob = await register(client, "bob@example.com")
-    bobs_booking = await rows.booking(user_id=bob["user"]["id"], service_id=reviewer.service_id)
-    body = await create(client, bob["accessToken"], bobs_booking, rating=2)
+    bob = await sign_up(client, "bob@example.com")
+    bobs_booking = await rows.booking(user_id=bob.id, service_id=reviewer.service_id)
+    body = await create(client, bob.token, bobs_booking, rating=2)
     second = body["data"]["createReview"]
     assert (second["service"]["reviewCount"], second["service"]["averageRating"]) == (2, 3.5)
 
@@ -382,7 +376,7 @@ async def test_the_services_rating_follows_creates_edits_and_deletes(
         client,
         UPDATE_REVIEW,
         {"id": second["id"], "input": {"rating": 4}},
-        token=bob["accessToken"],
+        token=bob.token,
     )
     assert body["data"]["updateReview"]["service"]["averageRating"] == 4.5
     assert await rows.stats(reviewer.service_id) == (2, 9)
@@ -390,5 +384,5 @@ async def test_the_services_rating_follows_creates_edits_and_deletes(
     # when Ann's 5 goes, then only Bob's 4 counts; with none left, there is no mean
     await gql(client, DELETE_REVIEW, {"id": first["id"]}, token=reviewer.token)
     assert await rows.stats(reviewer.service_id) == (1, 4)
-    await gql(client, DELETE_REVIEW, {"id": second["id"]}, token=bob["accessToken"])
+    await gql(client, DELETE_REVIEW, {"id": second["id"]}, token=bob.token)
     assert await rows.stats(reviewer.service_id) == (0, 0)

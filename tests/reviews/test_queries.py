@@ -17,8 +17,8 @@ from bookit_graphql.context import Loader
 from bookit_graphql.pagination import decode_cursor, encode_cursor
 from bookit_graphql.sql import PageKey as ReviewPageKey
 from tests.conftest import StatementCounter
-from tests.helpers import codes, gql, make_admin, register
-from tests.reviews.conftest import Reviewer, Rows
+from tests.helpers import codes, gql, make_admin, register, sign_up
+from tests.reviews.conftest import Reviewer, ReviewRows
 
 REVIEWS = """
 query Reviews($filter: ReviewFilter, $first: Int, $after: String) {
@@ -54,11 +54,11 @@ async def ids(client: httpx.AsyncClient, token: str, **variables: Any) -> list[s
 
 
 @pytest.fixture
-async def two_users_reviews(client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows) -> Any:
+async def two_users_reviews(client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows) -> Any:
     """Ann reviewed two services, Bob one of them: ids by name."""
-    bob = await register(client, "bob@example.com", full_name="Bob")
-    other_service = await rows.service("Haircut")
-    ann, bob_id = reviewer.user_id, bob["user"]["id"]
+    bob = await sign_up(client, "bob@example.com", full_name="Bob")
+    other_service = await rows.service(title="Haircut")
+    ann, bob_id = reviewer.user_id, bob.id
     return {
         "bob": bob,
         "other_service": other_service,
@@ -83,19 +83,19 @@ async def test_a_user_lists_their_own_reviews_only(
     own = {given["ann_massage"], given["ann_haircut"]}
     assert set(await ids(client, reviewer.token)) == own
     # a userId filter cannot show a user anyone else's
-    bobs = await ids(client, reviewer.token, filter={"userId": given["bob"]["user"]["id"]})
+    bobs = await ids(client, reviewer.token, filter={"userId": given["bob"].id})
     assert set(bobs) == own
     # serviceId narrows their own
     narrowed = await ids(client, reviewer.token, filter={"serviceId": reviewer.service_id})
     assert narrowed == [given["ann_massage"]]
-    assert await ids(client, given["bob"]["accessToken"]) == [given["bob_massage"]]
+    assert await ids(client, given["bob"].token) == [given["bob_massage"]]
 
 
 async def test_an_admin_lists_everyones_and_filters(
     client: httpx.AsyncClient, database_url: str, reviewer: Reviewer, two_users_reviews: Any
 ) -> None:
     given = two_users_reviews
-    token = (await make_admin(client, database_url, "admin@example.com"))["accessToken"]
+    token = (await make_admin(client, database_url, "admin@example.com")).token
 
     everyone = await ids(client, token)
     assert set(everyone) == {given["ann_massage"], given["ann_haircut"], given["bob_massage"]}
@@ -103,7 +103,7 @@ async def test_an_admin_lists_everyones_and_filters(
     assert set(by_service) == {given["ann_massage"], given["bob_massage"]}
     by_user = await ids(client, token, filter={"userId": reviewer.user_id})
     assert set(by_user) == {given["ann_massage"], given["ann_haircut"]}
-    both = {"userId": given["bob"]["user"]["id"], "serviceId": given["other_service"]}
+    both = {"userId": given["bob"].id, "serviceId": given["other_service"]}
     assert await ids(client, token, filter=both) == []
     # ids that name nothing match nothing, they are no error
     for unknown in (str(uuid.uuid4()), "not-a-uuid"):
@@ -112,7 +112,7 @@ async def test_an_admin_lists_everyones_and_filters(
 
 
 async def test_reviews_page_through_every_row_once_newest_first(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     # given 7 reviews, 4 of them written at the same instant (the id breaks the tie)
     for n in range(7):
@@ -156,7 +156,7 @@ async def test_reviews_page_size_and_cursor_are_checked(
 
 
 async def test_service_reviews_page_through_every_row_once(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     # given 5 reviews of Ann's service, 3 at the same instant
     for n in range(5):
@@ -186,7 +186,7 @@ async def test_service_reviews_page_through_every_row_once(
 
 
 async def test_service_reviews_page_size_and_cursor_are_checked(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     await rows.review(user_id=reviewer.user_id, service_id=reviewer.service_id)
     for variables, field in (
@@ -202,7 +202,7 @@ async def test_service_reviews_page_size_and_cursor_are_checked(
 async def test_service_reviews_of_many_services_cost_one_statement(
     client: httpx.AsyncClient,
     reviewer: Reviewer,
-    rows: Rows,
+    rows: ReviewRows,
     statements: StatementCounter,
     reads: str,
 ) -> None:
@@ -210,13 +210,12 @@ async def test_service_reviews_of_many_services_cost_one_statement(
     others = [await register(client, f"u{n}@example.com") for n in range(2)]
     authors = [reviewer.user_id, *(other["user"]["id"] for other in others)]
     for n in range(6):
-        service_id = await rows.service(f"Service {n}")
+        service_id = await rows.service(title=f"Service {n}")
         for author in authors:
             await rows.review(user_id=author, service_id=service_id)
 
     # when Ann lists her 6 reviews, each with 2 reviews of its service and their authors
-    statements.count = 0
-    statements.statements.clear()
+    statements.clear()
     body = await gql(client, SERVICES_OF_REVIEWS, {"reviewsFirst": 2}, token=reviewer.token)
     assert "errors" not in body, body
     services = [edge["node"]["service"] for edge in body["data"]["reviews"]["edges"]]
@@ -235,11 +234,11 @@ async def test_service_reviews_of_many_services_cost_one_statement(
 
 
 async def test_one_batch_of_pages_of_mixed_sizes_and_cursors_is_one_statement(
-    app: Any, reviewer: Reviewer, rows: Rows, statements: StatementCounter
+    app: Any, reviewer: Reviewer, rows: ReviewRows, statements: StatementCounter
 ) -> None:
     # given two services with 4 and 2 reviews, 2 of the first at the same instant
     massage = uuid.UUID(reviewer.service_id)
-    haircut = uuid.UUID(await rows.service("Haircut"))
+    haircut = uuid.UUID(await rows.service(title="Haircut"))
     made = [
         await rows.review(
             user_id=reviewer.user_id,
@@ -268,8 +267,7 @@ async def test_one_batch_of_pages_of_mixed_sizes_and_cursors_is_one_statement(
         ReviewPageKey(haircut, limit=0),
         ReviewPageKey(uuid.uuid4(), limit=3),
     ]
-    statements.count = 0
-    statements.statements.clear()
+    statements.clear()
     loader = pages_by_service(app.state.session_factory)
     pages = [
         SimpleNamespace(rows=rows, has_next_page=more)

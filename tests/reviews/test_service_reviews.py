@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from tests.conftest import StatementCounter
-from tests.helpers import codes, gql, make_admin, register
-from tests.reviews.conftest import Reviewer, Rows
+from tests.helpers import codes, gql, make_admin, register, sign_up
+from tests.reviews.conftest import Reviewer, ReviewRows
 
 # The contract's `Service` operation, as clients send it
 SERVICE = """
@@ -89,12 +89,12 @@ async def test_anyone_reads_a_services_reviews_without_their_bookings(
     assert "ann@example.com" not in str(service)
 
     # another user does not see it either; Ann and admins do
-    bob = await register(client, "bob@example.com")
+    bob = await sign_up(client, "bob@example.com")
     admin = await make_admin(client, database_url, "admin@example.com")
     for token, expected in (
-        (bob["accessToken"], None),
+        (bob.token, None),
         (reviewer.token, {"id": reviewer.booking_id}),
-        (admin["accessToken"], {"id": reviewer.booking_id}),
+        (admin.token, {"id": reviewer.booking_id}),
     ):
         seen = await reviews_of(client, reviewer.service_id, token)
         assert seen["reviews"]["edges"][0]["node"]["booking"] == expected
@@ -109,7 +109,7 @@ async def test_an_author_shows_no_email(client: httpx.AsyncClient, reviewer: Rev
 
 
 async def test_a_services_reviews_page_through_every_row_once(
-    client: httpx.AsyncClient, reviewer: Reviewer, rows: Rows
+    client: httpx.AsyncClient, reviewer: Reviewer, rows: ReviewRows
 ) -> None:
     # given 7 reviews of the service, rated 1 to 5 and round again
     for n in range(7):
@@ -142,7 +142,7 @@ async def test_a_services_reviews_page_through_every_row_once(
 async def test_a_service_with_its_reviews_costs_a_constant_few_statements(
     client: httpx.AsyncClient,
     reviewer: Reviewer,
-    rows: Rows,
+    rows: ReviewRows,
     statements: StatementCounter,
     reads: str,
 ) -> None:
@@ -153,8 +153,7 @@ async def test_a_service_with_its_reviews_costs_a_constant_few_statements(
         await rows.review(user_id=authors[n % 5], service_id=reviewer.service_id)
 
     # when anyone reads the service with 20 reviews, their authors, bookings and service
-    statements.count = 0
-    statements.statements.clear()
+    statements.clear()
     service = await reviews_of(client, reviewer.service_id, reviewsFirst=20)
     assert len(service["reviews"]["edges"]) == 20
 
@@ -164,8 +163,7 @@ async def test_a_service_with_its_reviews_costs_a_constant_few_statements(
     assert statements.count == expected, "\n\n".join(statements.statements)
 
     # and Ann, signed in and shown her own bookings, adds the token and the bookings
-    statements.count = 0
-    statements.statements.clear()
+    statements.clear()
     await reviews_of(client, reviewer.service_id, reviewer.token, reviewsFirst=20)
     expected = {"compiled": 2, "resolved": 5}[reads]
     assert statements.count == expected, "\n\n".join(statements.statements)
@@ -174,17 +172,16 @@ async def test_a_service_with_its_reviews_costs_a_constant_few_statements(
 async def test_a_page_of_services_with_their_reviews_costs_the_same_for_any_number(
     client: httpx.AsyncClient,
     reviewer: Reviewer,
-    rows: Rows,
+    rows: ReviewRows,
     statements: StatementCounter,
     reads: str,
 ) -> None:
     async def statements_for_services(count: int) -> int:
         while len(await service_ids()) < count:
-            service_id = await rows.service("More")
+            service_id = await rows.service(title="More")
             for rating in (3, 4):
                 await rows.review(user_id=reviewer.user_id, service_id=service_id, rating=rating)
-        statements.count = 0
-        statements.statements.clear()
+        statements.clear()
         body = await gql(client, SERVICES, {"reviewsFirst": 1})
         assert "errors" not in body, body
         services = body["data"]["services"]["edges"]

@@ -28,7 +28,7 @@ async def test_users_is_for_admins_only(client: httpx.AsyncClient, database_url:
     assert codes(await gql(client, USERS)) == ["UNAUTHENTICATED"]
     assert codes(await gql(client, USERS, token=user["accessToken"])) == ["FORBIDDEN"]
     admin = await make_admin(client, database_url, "admin@example.com")
-    body = await gql(client, USERS, token=admin["accessToken"])
+    body = await gql(client, USERS, token=admin.token)
     assert body["data"]["users"]["totalCount"] == 2
 
 
@@ -41,7 +41,7 @@ async def test_users_pages_through_everyone_once(
     seen: list[str] = []
     after = None
     while True:
-        body = await gql(client, USERS, {"first": 4, "after": after}, token=admin["accessToken"])
+        body = await gql(client, USERS, {"first": 4, "after": after}, token=admin.token)
         page = body["data"]["users"]
         assert page["totalCount"] == 7
         seen += [edge["node"]["email"] for edge in page["edges"]]
@@ -54,7 +54,7 @@ async def test_users_pages_through_everyone_once(
 
 async def test_users_filters(client: httpx.AsyncClient, database_url: str) -> None:
     admin = await make_admin(client, database_url, "admin@example.com")
-    token = admin["accessToken"]
+    token = admin.token
     await register(client, "zed@example.com", full_name="Zed Zulu")
     await register(client, "amy@example.com", full_name="Amy 100%_off")
 
@@ -78,10 +78,10 @@ async def test_users_page_size_and_cursor_are_checked(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     admin = await make_admin(client, database_url, "admin@example.com")
-    too_many = await gql(client, USERS, {"first": 101}, token=admin["accessToken"])
+    too_many = await gql(client, USERS, {"first": 101}, token=admin.token)
     assert codes(too_many) == ["BAD_USER_INPUT"]
     assert too_many["errors"][0]["extensions"]["field"] == "first"
-    bad_cursor = await gql(client, USERS, {"after": "not-a-cursor"}, token=admin["accessToken"])
+    bad_cursor = await gql(client, USERS, {"after": "not-a-cursor"}, token=admin.token)
     assert codes(bad_cursor) == ["BAD_USER_INPUT"]
     assert bad_cursor["errors"][0]["extensions"]["field"] == "after"
 
@@ -95,7 +95,7 @@ async def test_deactivation_ends_tokens_and_logins(
         client,
         UPDATE_USER,
         {"id": user["user"]["id"], "input": {"isActive": False}},
-        token=admin["accessToken"],
+        token=admin.token,
     )
     assert body["data"]["updateUser"]["isActive"] is False
     await gql(client, ME, token=user["accessToken"], expect_status=401)
@@ -115,7 +115,7 @@ async def test_deactivation_ends_tokens_and_logins(
         client,
         UPDATE_USER,
         {"id": user["user"]["id"], "input": {"isActive": True}},
-        token=admin["accessToken"],
+        token=admin.token,
     )
     login = await gql(client, LOGIN, {"input": {"email": "gone@example.com", "password": PASSWORD}})
     assert login["data"]["login"]["accessToken"]
@@ -132,7 +132,7 @@ async def test_promotion_takes_effect_on_the_next_request(
         client,
         UPDATE_USER,
         {"id": user["user"]["id"], "input": {"role": "ADMIN", "fullName": "Risen"}},
-        token=admin["accessToken"],
+        token=admin.token,
     )
     assert body["data"]["updateUser"]["role"] == "ADMIN"
     assert body["data"]["updateUser"]["fullName"] == "Risen"
@@ -148,7 +148,7 @@ async def test_update_user_unknown_ids_are_not_found(
             client,
             UPDATE_USER,
             {"id": unknown, "input": {"isActive": False}},
-            token=admin["accessToken"],
+            token=admin.token,
         )
         assert codes(body) == ["NOT_FOUND"], unknown
 
@@ -158,12 +158,10 @@ async def test_update_user_is_admin_only_and_admins_cannot_lock_themselves_out(
 ) -> None:
     admin = await make_admin(client, database_url, "admin@example.com")
     user = await register(client, "plain@example.com")
-    variables = {"id": admin["user"]["id"], "input": {"role": "USER"}}
+    variables = {"id": admin.id, "input": {"role": "USER"}}
     assert codes(await gql(client, UPDATE_USER, variables, token=user["accessToken"])) == [
         "FORBIDDEN"
     ]
-    assert codes(await gql(client, UPDATE_USER, variables, token=admin["accessToken"])) == [
-        "INVALID_STATE"
-    ]
-    body = await gql(client, ME, token=admin["accessToken"])
+    assert codes(await gql(client, UPDATE_USER, variables, token=admin.token)) == ["INVALID_STATE"]
+    body = await gql(client, ME, token=admin.token)
     assert body["data"]["me"]["role"] == "ADMIN"
