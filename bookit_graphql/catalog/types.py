@@ -11,7 +11,9 @@ import strawberry
 from strawberry.types import Info
 
 from bookit_graphql.catalog import models
+from bookit_graphql.catalog.service import slot_count
 from bookit_graphql.context import Context
+from bookit_graphql.limits import items
 from bookit_graphql.pagination import Connection
 
 if TYPE_CHECKING:
@@ -66,7 +68,8 @@ class Service:
 
     @strawberry.field(
         description="Start times on a `stepMinutes` grid (default 30) from `from` where a "
-        "booking of `durationMinutes` fits before `to`; the window is at most 31 days."
+        "booking of `durationMinutes` fits before `to`; the window is at most 31 days.",
+        metadata=items(slot_count),
     )
     async def available_slots(
         self,
