@@ -178,6 +178,7 @@ class GraphQLView(GraphQL[Context, None]):
             settings=self.settings,
             session_factory=state.session_factory,
             reads=state.reads,
+            rate_limiter=state.rate_limiter,
             request_id=getattr(request.state, "request_id", "-"),
             log=getattr(request.state, "log", {}),
         )
