@@ -24,18 +24,23 @@ from bookit_graphql.db import (
     head_revisions,
     libpq_url,
 )
+from bookit_graphql.hub import Hub
 from bookit_graphql.logs import RequestLog
 from bookit_graphql.ratelimit import RateLimiter
 from bookit_graphql.schema import build_schema
+from bookit_graphql.users.bearer import Bearer
 from bookit_graphql.view import GraphQLView
 
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
     engine = create_engine(database_url)
     reads = Reads(database_url)
-    hub = EventHub(libpq_url(database_url), queue_size=settings.subscriber_queue_size)
+    # the domains that wait on a NOTIFY, on the one connection
+    hub, bearer = Hub(libpq_url(database_url)), Bearer()
+    hub.add(EventHub(queue_size=settings.subscriber_queue_size))
+    hub.add(bearer)
     heads = head_revisions(database_url)
-    view = GraphQLView(build_schema(settings), settings)
+    view = GraphQLView(build_schema(settings), settings, authenticator=bearer)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

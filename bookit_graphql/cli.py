@@ -96,7 +96,7 @@ def run_migrate(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def create_admin(settings: Settings, args: argparse.Namespace) -> None:
-    from bookit_graphql.admin import create_admin as make_admin
+    from bookit_graphql.users.admin import create_admin as make_admin
 
     password = args.password or getpass.getpass("Password for the new admin: ")
     with database(settings) as url:

@@ -14,6 +14,8 @@ from starlette.responses import Response
 
 from bookit_graphql.config import Settings
 from bookit_graphql.db import Reads
+from bookit_graphql.hub import Hub
+from bookit_graphql.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from bookit_graphql.users.models import User
@@ -44,6 +46,8 @@ class Context:
     settings: Settings
     session_factory: async_sessionmaker[AsyncSession]
     reads: Reads  # single-statement reads without a session (compiled.py)
+    rate_limiter: RateLimiter | None = None  # None: BOOKIT_RATE_LIMIT=off
+    hub: Hub | None = None  # this process's LISTEN connection (subscriptions)
     user: User | None = None
     session_id: uuid.UUID | None = None  # the caller's refresh-token family
     request_id: str = "-"

@@ -17,8 +17,9 @@ operations once, each fragment once, and refuses:
   field costs 1; a list that takes `first` (default 20, at most 100) multiplies
   the cost of its selection by the page size that the operation asks for, with
   the request's variables (a size out of range lists nothing: its resolver
-  refuses it); `availableSlots` by the number of slots that its window and step
-  allow.
+  refuses it); a field that declares `items(...)` in its metadata multiplies it
+  by what that function of its arguments says (`availableSlots`: the number of
+  slots that its window and step allow).
 
 Each refusal is a QueryTooComplex, which errors.py turns into QUERY_TOO_COMPLEX.
 """
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from graphql import (
@@ -37,6 +37,8 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInt,
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
@@ -56,14 +58,23 @@ from graphql import (
 from graphql.validation import MaxIntrospectionDepthRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.types.field import StrawberryField
 
-from bookit_graphql.catalog.service import MAX_MINUTES, MAX_WINDOW, MIN_MINUTES
 from bookit_graphql.config import Settings
 from bookit_graphql.errors import QueryTooComplex
 from bookit_graphql.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
-DEFAULT_STEP_MINUTES = 30
 INTROSPECTION = {"__schema": "__Schema", "__type": "__Type"}  # the fields and their types
+ITEMS = "bookit.items"  # the key of items() in a field's metadata
+
+# How many times a field may return its selection, from its arguments: by their
+# GraphQL names, an Int as an int (or None), anything else as the request gave it.
+Items = Callable[[Mapping[str, object]], int]
+
+
+def items(count: Items) -> dict[str, Items]:
+    """Field metadata that declares a field's page size: `strawberry.field(metadata=items(f))`."""
+    return {ITEMS: count}
 
 
 @dataclass(frozen=True)
@@ -272,34 +283,31 @@ class _Walk:
             inner = self.selections(node.selection_set, None)
             return _Size(1 + inner.depth, alias + inner.aliases, 1, 1 + inner.cost)
         inner = self.selections(node.selection_set, get_named_type(definition.type))
-        items = self.items(node, paged="first" in definition.args)
+        items = self.items(node, definition)
         return _Size(1 + inner.depth, alias + inner.aliases, 1, 1 + items * inner.cost)
 
-    def items(self, node: FieldNode, *, paged: bool) -> int:
+    def items(self, node: FieldNode, definition: GraphQLField) -> int:
         """How many times a field's selection may be returned."""
-        arguments = {argument.name.value: argument.value for argument in node.arguments or ()}
-        if node.name.value == "availableSlots":
-            return self.slots(arguments)
-        if not paged:
+        arguments = {}
+        for argument in node.arguments or ():
+            known = definition.args.get(argument.name.value)
+            if known is not None:  # else validation refuses it
+                value = self.value(argument.value)
+                is_int = get_named_type(known.type) is GraphQLInt
+                arguments[argument.name.value] = _integer(value) if is_int else value
+        declared = definition.extensions.get("strawberry-definition")
+        count: Items | None = (
+            declared.metadata.get(ITEMS) if isinstance(declared, StrawberryField) else None
+        )
+        if count is not None:
+            return count(arguments)
+        if "first" not in definition.args:
             return 1
-        first = _integer(self.value(arguments.get("first")))
-        if first is None:
+        first = arguments.get("first")
+        if not isinstance(first, int):
             return DEFAULT_PAGE_SIZE
         # out of range, the field is BAD_USER_INPUT (as the contract says) and lists nothing
         return first if 0 <= first <= MAX_PAGE_SIZE else 0
-
-    def slots(self, arguments: Mapping[str, Any]) -> int:
-        window = MAX_WINDOW
-        start, end = (self.value(arguments.get(name)) for name in ("from", "to"))
-        try:
-            if isinstance(start, str) and isinstance(end, str):
-                window = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-        except (ValueError, TypeError):  # malformed or naive: the scalar refuses it later
-            window = MAX_WINDOW
-        window = min(max(window, timedelta(0)), MAX_WINDOW)
-        step = _integer(self.value(arguments.get("stepMinutes")))
-        step = min(max(step or DEFAULT_STEP_MINUTES, MIN_MINUTES), MAX_MINUTES)
-        return int(window / timedelta(minutes=step)) + 1
 
     def value(self, node: object) -> object:
         if isinstance(node, VariableNode):

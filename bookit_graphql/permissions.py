@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import strawberry
@@ -12,12 +11,10 @@ from strawberry.schema_directive import Location
 from strawberry.types import Info
 
 from bookit_graphql.errors import Forbidden, Unauthenticated
+from bookit_graphql.roles import Role as Role  # the GraphQL enum, marked here
 
-
-@strawberry.enum
-class Role(enum.StrEnum):
-    USER = "USER"
-    ADMIN = "ADMIN"
+# Marks the class itself, as the types modules mark the models' enums: roles.py knows no Strawberry.
+strawberry.enum(Role)
 
 
 @strawberry.schema_directive(

@@ -1,17 +1,13 @@
-"""Rate limits on login, register and refreshToken, per client address and per account.
+"""Rate limits on the fields that declare one (RateLimit), per client address and per account.
 
 Each limit is a sliding window: at most `attempts` in any `seconds`. A
 refused attempt is not recorded, so a window empties `seconds` after the last
 accepted attempt whatever an attacker keeps sending: nobody is locked out for
 longer than one window after the attempts stop.
 
-    field          per client address          per account
-    login          every attempt               failed logins per email (a success
-                                               takes its attempt back)
-    register       every attempt               attempts per email
-    refreshToken   every attempt               refreshes per session, only for a
-                                               token whose signature verifies (so a
-                                               forged one cannot spend a victim's)
+Every attempt counts against the client address; a field also names the
+account that an attempt is on, from its arguments (users/mutations.py: login
+per email, register per email, refreshToken per session).
 
 The counts live in this process's memory: with N server processes (instances
 or workers), a client may make up to N times as many attempts (SECURITY.md).
@@ -30,11 +26,11 @@ from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
 from bookit_graphql.config import Rate, Settings
-from bookit_graphql.errors import InvalidToken, RateLimited, Unauthenticated
-from bookit_graphql.users import tokens
+from bookit_graphql.errors import RateLimited, Unauthenticated
 
 Key = tuple[Hashable, ...]
-LIMITED = ("login", "register", "refresh_token")  # Python names of the Mutation fields
+# The account an attempt is on, from the field's arguments; None: only the address counts.
+Account = Callable[[Settings, dict[str, Any]], Hashable | None]
 
 
 @dataclass
@@ -116,35 +112,33 @@ class Attempt:
         self.limiter.forget(key, self.at)
 
 
-def _account(field: str, settings: Settings, arguments: dict[str, Any]) -> tuple[Key, Rate] | None:
-    if field == "login":
-        return ("login", arguments["input"].email.strip().lower()), settings.rate_limit_login
-    if field == "register":
-        return ("register", arguments["input"].email.strip().lower()), settings.rate_limit_register
-    try:
-        claims = tokens.decode(settings, arguments["refresh_token"], kind="refresh")
-    except InvalidToken:
-        return None  # refused anyway; only the address pays for it
-    return ("refresh_token", claims.session_id), settings.rate_limit_refresh
-
-
 class RateLimit(FieldExtension):
-    """Puts a field (login, register, refreshToken) under its rate limits."""
+    """Puts a field under its rate limits: `rate` per account, the settings' per address."""
+
+    def __init__(
+        self,
+        *,
+        account: Account,
+        rate: Callable[[Settings], Rate],
+        failures_only: bool = False,  # per account, count only attempts refused as Unauthenticated
+    ) -> None:
+        self.account, self.rate, self.failures_only = account, rate, failures_only
 
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
     ) -> Any:
-        request = info.context.request
-        limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+        limiter: RateLimiter | None = info.context.rate_limiter
         if limiter is None:  # BOOKIT_RATE_LIMIT=off
             return await next_(source, info, **kwargs)
         settings: Settings = info.context.settings
+        request = info.context.request
         name = info.python_name
         # the ASGI client: behind a proxy, uvicorn sets it from X-Forwarded-For,
         # and only for the proxies in FORWARDED_ALLOW_IPS
         address = request.client.host if request.client else "unknown"
         limits: list[tuple[Key, Rate]] = [((name, "address", address), settings.rate_limit_address)]
-        account = _account(name, settings, kwargs)
+        key = self.account(settings, kwargs)
+        account = ((name, key), self.rate(settings)) if key is not None else None
         if account is not None:
             limits.append(account)
         attempt = limiter.acquire(limits)
@@ -155,16 +149,7 @@ class RateLimit(FieldExtension):
             failed = True
             raise
         finally:
-            # per account, only wrong passwords count: not the owner's successes,
-            # nor attempts that failed for another reason (a database outage)
-            if name == "login" and account is not None and not failed:
+            # not the owner's successes, nor attempts that failed for another
+            # reason (a database outage)
+            if self.failures_only and account is not None and not failed:
                 attempt.take_back(account[0])
-
-
-def rate_limited(mutation: type) -> type:
-    """`mutation` (a Strawberry type) with RateLimit on its login, register and refreshToken."""
-    for strawberry_field in mutation.__strawberry_definition__.fields:  # type: ignore[attr-defined]
-        limited = strawberry_field.python_name in LIMITED
-        if limited and not any(isinstance(e, RateLimit) for e in strawberry_field.extensions):
-            strawberry_field.extensions.append(RateLimit())
-    return mutation

@@ -25,7 +25,6 @@ from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import HTTP_STATUS, SERVICE_RETRY_AFTER, coded
 from bookit_graphql.limits import Limits, QueryLimits
-from bookit_graphql.ratelimit import rate_limited
 from bookit_graphql.reviews.mutations import ReviewMutations
 from bookit_graphql.reviews.queries import ReviewQueries
 from bookit_graphql.scalars import SCALAR_MAP
@@ -33,8 +32,8 @@ from bookit_graphql.users.mutations import UserMutations
 from bookit_graphql.users.queries import UserQueries
 
 Query = merge_types("Query", (UserQueries, CatalogQueries, BookingQueries, ReviewQueries))
-Mutation = rate_limited(
-    merge_types("Mutation", (UserMutations, CatalogMutations, BookingMutations, ReviewMutations))
+Mutation = merge_types(
+    "Mutation", (UserMutations, CatalogMutations, BookingMutations, ReviewMutations)
 )
 Subscription = merge_types("Subscription", (BookingSubscriptions,))
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Coroutine
+import uuid
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 import psycopg
@@ -29,7 +30,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from bookit_graphql.bookings.events import EventHub, Watch
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import (
@@ -42,7 +42,6 @@ from bookit_graphql.errors import (
     as_bookit_error,
     coded,
 )
-from bookit_graphql.users import auth, tokens
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 AUTH_CLOSE = 4403  # the contract's close code for a refused, expired or revoked token
@@ -62,6 +61,18 @@ def error_response(status: int, error: BookItError | str, *, code: str = "") -> 
     if status == 503:
         headers["Retry-After"] = str(SERVICE_RETRY_AFTER)
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+class Authenticator(Protocol):
+    """Who a bearer token is: the users domain's to say (app.py passes users.bearer.Bearer)."""
+
+    async def authenticate(self, context: Context, access_token: str) -> datetime:
+        """Make the token's user the caller (or raise InvalidToken); when the token expires."""
+
+    def watch(
+        self, user_id: uuid.UUID, recheck: Callable[[], Coroutine[Any, Any, None]]
+    ) -> Callable[[], None]:
+        """Run `recheck` when the user's rights change, until the returned function is called."""
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -88,7 +99,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(self, schema: Any, settings: Settings) -> None:
+    def __init__(self, schema: Any, settings: Settings, *, authenticator: Authenticator) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.legacy_graphql_ws:
             protocols.append(GRAPHQL_WS_PROTOCOL)
@@ -101,6 +112,7 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=settings.max_subscriptions_per_socket,
         )
         self.settings = settings
+        self.authenticator = authenticator
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -178,6 +190,8 @@ class GraphQLView(GraphQL[Context, None]):
             settings=self.settings,
             session_factory=state.session_factory,
             reads=state.reads,
+            rate_limiter=state.rate_limiter,
+            hub=state.hub,
             request_id=getattr(request.state, "request_id", "-"),
             log=getattr(request.state, "log", {}),
         )
@@ -190,16 +204,15 @@ class GraphQLView(GraphQL[Context, None]):
                 await self.authenticate(context, header)
         return context
 
-    async def authenticate(self, context: Context, header: str) -> tokens.Claims:
+    async def authenticate(self, context: Context, header: str) -> datetime:
+        """Authenticate from an Authorization header; when its token expires."""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken()
-        context.user, claims = await auth.authenticate(
-            context.reads, settings=self.settings, access_token=token.strip()
-        )
-        context.session_id = claims.session_id
+        expires_at = await self.authenticator.authenticate(context, token.strip())
+        assert context.user is not None
         context.log["user_id"] = str(context.user.id)
-        return claims
+        return expires_at
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate a socket from its connection_init payload, and watch the token.
@@ -213,7 +226,7 @@ class GraphQLView(GraphQL[Context, None]):
         if not isinstance(header, str):
             raise ConnectionRejectionError({"reason": "an access token is required"})
         try:
-            claims = await self.authenticate(context, header)
+            expires_at = await self.authenticate(context, header)
         except InvalidToken as error:
             raise ConnectionRejectionError({"reason": str(error)}) from error
         websocket = context.request
@@ -236,15 +249,11 @@ class GraphQLView(GraphQL[Context, None]):
 
         loop = asyncio.get_running_loop()
         expiry = loop.call_later(
-            max(0.0, (claims.expires_at - datetime.now(UTC)).total_seconds()),
+            max(0.0, (expires_at - datetime.now(UTC)).total_seconds()),
             lambda: self._background(close("token expired")),
         )
-        hub: EventHub | None = getattr(websocket.app.state, "hub", None)
-        watch = Watch(context.user.id, recheck)
-        if hub is not None:
-            hub.watches.add(watch)
         context.closing.append(expiry.cancel)
-        context.closing.append(lambda: hub.watches.discard(watch) if hub else None)
+        context.closing.append(self.authenticator.watch(context.user.id, recheck))
         return cast(UnsetType, UNSET)
 
     def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:

@@ -2,9 +2,9 @@
 
 Each change writes an event row in its own transaction and sends a NOTIFY,
 which PostgreSQL delivers only on commit. Every process keeps one LISTEN
-connection (EventHub); a notification only wakes it up to read the log past
-the last id it has seen, so a lost notification or a dropped connection loses
-nothing: the next read catches up. Subscribers get events through bounded
+connection (hub.py), on which EventHub listens; a notification only wakes it
+up to read the log past the last id it has seen, so a lost notification or a
+dropped connection loses nothing: the next read catches up. Subscribers get events through bounded
 queues; one that cannot keep up is cut off rather than allowed to grow memory.
 
 Sequence values are handed out in statement order, not commit order: with
@@ -17,8 +17,6 @@ statement and held until its commit: ids then follow commit order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,14 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookit_graphql import sql
 from bookit_graphql.bookings.models import Booking, BookingEvent, BookingEventKind
-from bookit_graphql.users.auth import RIGHTS_CHANGED
-
-log = logging.getLogger(__name__)
+from bookit_graphql.hub import Listener
 
 CHANNEL = "booking_events"
 EVENT_LOG_LOCK = 7_310_002  # pg_advisory_xact_lock key of the event log
 PAGE = 500
-LISTENER = "bookit-listener"  # application_name of the LISTEN connection
 
 
 # A client's retry key and its hash are the client's business, not the log's.
@@ -101,38 +96,14 @@ class Subscriber:
     overflowed: bool = False
 
 
-@dataclass(eq=False)
-class Watch:
-    """A WebSocket's claim on a user's session, re-checked when the user's rights change."""
-
-    user_id: uuid.UUID
-    recheck: Callable[[], Any]
-
-
 @dataclass
-class EventHub:
-    """One LISTEN connection per process, fanning the log out to local subscribers."""
+class EventHub(Listener):
+    """Reads the log on each wake-up of the hub, fanning it out to local subscribers."""
 
-    conninfo: str
+    channel = CHANNEL
     queue_size: int = 1000
-    poll_interval: float = 5.0
     position: int | None = None  # the last event id read from the log
-    connected: bool = False
     subscribers: set[Subscriber] = field(default_factory=set)
-    watches: set[Watch] = field(default_factory=set)
-    _task: asyncio.Task[None] | None = None
-    _rechecks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="booking-event-hub")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for subscriber in list(self.subscribers):
-            self._cut_off(subscriber)
 
     def subscribe(self, accepts: Filter) -> Subscriber:
         subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size))
@@ -142,37 +113,17 @@ class EventHub:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
 
-    async def _run(self) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._listen()
-            except (psycopg.Error, OSError) as error:
-                self.connected = False
-                log.warning("event listener lost its connection (%s); reconnecting", error)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            else:  # pragma: no cover - _listen only returns by raising
-                delay = 0.1
+    async def connected(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if self.position is None:
+            row = await (await conn.execute("SELECT max(id) FROM booking_events")).fetchone()
+            self.position = (row[0] if row else None) or 0
 
-    async def _listen(self) -> None:
-        connect = psycopg.AsyncConnection.connect
-        async with await connect(self.conninfo, autocommit=True, application_name=LISTENER) as conn:
-            await conn.execute(f"LISTEN {CHANNEL}")
-            await conn.execute(f"LISTEN {RIGHTS_CHANGED}")
-            if self.position is None:
-                row = await (await conn.execute("SELECT max(id) FROM booking_events")).fetchone()
-                self.position = (row[0] if row else None) or 0
-            self.connected = True
-            await self._catch_up(conn)  # whatever committed while we were away
-            while True:
-                # Wait for a batch of notifications, or a quiet interval (the safety
-                # net); the connection cannot run the catch-up query while the
-                # generator is open, so it ends after the first batch.
-                async for note in conn.notifies(timeout=self.poll_interval, stop_after=1):
-                    if note.channel == RIGHTS_CHANGED:
-                        self._recheck(note.payload)
-                await self._catch_up(conn)
+    async def woken(self, conn: psycopg.AsyncConnection[Any], payloads: list[str]) -> None:
+        await self._catch_up(conn)  # whatever committed since: a payload says no more
+
+    def stopped(self) -> None:
+        for subscriber in list(self.subscribers):
+            self._cut_off(subscriber)
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
@@ -204,10 +155,3 @@ class EventHub:
         while not subscriber.queue.empty():
             subscriber.queue.get_nowait()
         subscriber.queue.put_nowait(None)
-
-    def _recheck(self, payload: str) -> None:
-        for watch in list(self.watches):
-            if str(watch.user_id) == payload:
-                task = asyncio.create_task(watch.recheck())
-                self._rechecks.add(task)
-                task.add_done_callback(self._rechecks.discard)

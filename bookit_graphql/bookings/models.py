@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import strawberry
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -26,7 +25,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bookit_graphql.db import Base
 
 
-@strawberry.enum
 class BookingStatus(enum.StrEnum):
     PENDING = "PENDING"
     CONFIRMED = "CONFIRMED"
@@ -85,7 +83,6 @@ class Booking(Base):
     )
 
 
-@strawberry.enum
 class BookingEventKind(enum.StrEnum):
     CREATED = "CREATED"
     UPDATED = "UPDATED"

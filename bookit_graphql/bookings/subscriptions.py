@@ -77,9 +77,9 @@ class BookingSubscriptions:
         context = info.context
         viewer = context.user
         assert viewer is not None  # guaranteed by @authenticated
-        hub: EventHub | None = getattr(context.request.app.state, "hub", None)
-        if hub is None or not hub.connected:
+        if context.hub is None or not context.hub.connected:
             raise ServiceUnavailable()
+        hub = context.hub.listener(EventHub)
         service, booking = _optional_id(service_id), _optional_id(booking_id)
         last = decode_cursor(after, [int])[0] if after is not None else None
         owner = None if viewer.role == Role.ADMIN else viewer.id

@@ -17,6 +17,10 @@ from bookit_graphql.users.types import User
 if TYPE_CHECKING:
     from bookit_graphql.reviews.types import Review
 
+# The GraphQL enums are the models' own classes, marked here: the models know no Strawberry.
+strawberry.enum(models.BookingStatus)
+strawberry.enum(models.BookingEventKind)
+
 
 @strawberry.type
 class Booking(sql.Object[models.Booking]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -42,6 +42,7 @@ MAX_TITLE = 200
 MAX_DESCRIPTION = 5000
 MIN_MINUTES, MAX_MINUTES = 5, 1440  # a service's duration, and the step of the slot grid
 MAX_WINDOW = timedelta(days=31)
+DEFAULT_STEP_MINUTES = 30
 
 # Spelled exactly as the expression of the trigram index ix_services_search_trgm
 # (migration 0002); the planner only uses the index for an identical expression.
@@ -126,6 +127,25 @@ def service_listing(*, service_id: uuid.UUID | None, viewer: User | None) -> Lis
 def _service_query(admin: bool) -> Select[Any]:
     query = select(Service).where(Service.id == bindparam("id"))
     return query if admin else query.where(Service.is_active)
+
+
+def slot_count(arguments: Mapping[str, object]) -> int:
+    """At most how many slots availableSlots lists for its arguments, unchecked: its cost.
+
+    `from` and `to` are the request's strings, `stepMinutes` an int or None.
+    """
+    window = MAX_WINDOW
+    start, end = arguments.get("from"), arguments.get("to")
+    try:
+        if isinstance(start, str) and isinstance(end, str):
+            window = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    except (ValueError, TypeError):  # malformed or naive: the scalar refuses it later
+        window = MAX_WINDOW
+    window = min(max(window, timedelta(0)), MAX_WINDOW)
+    given = arguments.get("stepMinutes")
+    step = given if isinstance(given, int) and given else DEFAULT_STEP_MINUTES
+    step = min(max(step, MIN_MINUTES), MAX_MINUTES)
+    return int(window / timedelta(minutes=step)) + 1
 
 
 def slot_query(service: Service, *, start: datetime, end: datetime, step_minutes: int) -> SlotQuery:

@@ -14,6 +14,7 @@ from bookit_graphql import sql
 from bookit_graphql.catalog import models, service
 from bookit_graphql.catalog.loaders import AvailableSlotsLoader
 from bookit_graphql.context import Context
+from bookit_graphql.limits import items
 from bookit_graphql.pagination import Connection
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ class Service(sql.Object[models.Service]):
 
     @strawberry.field(
         description="Start times on a `stepMinutes` grid (default 30) from `from` where a "
-        "booking of `durationMinutes` fits before `to`; the window is at most 31 days."
+        "booking of `durationMinutes` fits before `to`; the window is at most 31 days.",
+        metadata=items(service.slot_count),
     )
     async def available_slots(
         root: models.Service,

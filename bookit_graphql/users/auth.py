@@ -116,6 +116,14 @@ async def rotate(session: AsyncSession, *, settings: Settings, refresh_token: st
     return _tokens(settings, user, claims.session_id, new_refresh)
 
 
+def session_of(settings: Settings, refresh_token: str) -> uuid.UUID | None:
+    """The session of a refresh token whose signature verifies; None for any other."""
+    try:
+        return tokens.decode(settings, refresh_token, kind="refresh").session_id
+    except InvalidToken:
+        return None
+
+
 async def revoke_session(session: AsyncSession, *, session_id: uuid.UUID) -> None:
     user_id = await session.scalar(
         update(AuthSession)

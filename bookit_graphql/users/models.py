@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookit_graphql.db import Base
-from bookit_graphql.permissions import Role
+from bookit_graphql.roles import Role
 
 
 class User(Base):

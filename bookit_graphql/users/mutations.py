@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import strawberry
 from strawberry.types import Info
 
+from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import Unauthenticated
 from bookit_graphql.permissions import admin_only, authenticated
+from bookit_graphql.ratelimit import RateLimit
 from bookit_graphql.scalars import parse_id
 from bookit_graphql.users import auth, service
 from bookit_graphql.users.types import (
@@ -20,9 +25,21 @@ from bookit_graphql.users.types import (
 )
 
 
+def _email(settings: Settings, arguments: dict[str, Any]) -> str:
+    return str(arguments["input"].email).strip().lower()
+
+
+def _session(settings: Settings, arguments: dict[str, Any]) -> uuid.UUID | None:
+    # only a token whose signature verifies: a forged one cannot spend a victim's attempts
+    return auth.session_of(settings, arguments["refresh_token"])
+
+
 @strawberry.type
 class UserMutations:
-    @strawberry.mutation(description="Create an account and log in.")
+    @strawberry.mutation(
+        description="Create an account and log in.",
+        extensions=[RateLimit(account=_email, rate=lambda s: s.rate_limit_register)],
+    )
     async def register(self, info: Info[Context, None], input: RegisterInput) -> AuthPayload:
         ctx = info.context
         async with ctx.session_factory.begin() as session:
@@ -35,7 +52,13 @@ class UserMutations:
             )
         return AuthPayload.from_tokens(tokens)
 
-    @strawberry.mutation(description="Log in with email and password.")
+    @strawberry.mutation(
+        description="Log in with email and password.",
+        # per email, only wrong passwords count: the owner's successes do not
+        extensions=[
+            RateLimit(account=_email, rate=lambda s: s.rate_limit_login, failures_only=True)
+        ],
+    )
     async def login(self, info: Info[Context, None], input: LoginInput) -> AuthPayload:
         ctx = info.context
         async with ctx.session_factory.begin() as session:
@@ -45,7 +68,8 @@ class UserMutations:
         return AuthPayload.from_tokens(tokens)
 
     @strawberry.mutation(
-        description="Trade a refresh token for new tokens; the old one stops working."
+        description="Trade a refresh token for new tokens; the old one stops working.",
+        extensions=[RateLimit(account=_session, rate=lambda s: s.rate_limit_refresh)],
     )
     async def refresh_token(self, info: Info[Context, None], refresh_token: str) -> AuthPayload:
         ctx = info.context

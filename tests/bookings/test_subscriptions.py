@@ -15,9 +15,10 @@ import jwt
 import psycopg
 import pytest
 
-from bookit_graphql.bookings.events import LISTENER, EventHub
+from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.context import Context
 from bookit_graphql.db import libpq_url
+from bookit_graphql.hub import LISTENER
 from bookit_graphql.users import auth
 from tests.bookings.support import (
     DELETE_BOOKING,
@@ -247,6 +248,7 @@ async def test_one_statement_builds_a_change_for_every_subscriber_with_one_selec
             settings=settings,
             session_factory=app.state.session_factory,
             reads=app.state.reads,
+            hub=hub,
             user=user,
         )
         schema = app.state.view.schema
@@ -444,7 +446,7 @@ async def test_sigterm_closes_sockets_with_going_away(
 
 
 async def test_a_subscriber_that_falls_behind_is_cut_off() -> None:
-    hub = EventHub("postgresql://unused", queue_size=3)
+    hub = EventHub(queue_size=3)
     subscriber = hub.subscribe(lambda event: True)
     other = hub.subscribe(lambda event: event.id % 2 == 0)
     from bookit_graphql.bookings.events import Event
