@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass, field, replace
+import typing
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dotenv import load_dotenv
 
@@ -26,6 +27,26 @@ def _list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _parse(name: str, value: str, kind: Any) -> Any:
+    """An environment variable's text as a setting of type `kind`."""
+    if kind is bool:
+        return _flag(value)
+    if kind is Rate:
+        return _rate(name, value)
+    if kind is Path:
+        return Path(value).expanduser()
+    if kind == tuple[str, ...]:
+        return _list(value)
+    if kind is int:
+        try:
+            return int(value)
+        except ValueError as error:
+            raise ConfigError(f"{name} must be a number, not {value!r}") from error
+    if kind == str | None:
+        return value or None
+    return value.upper() if name == "LOG_LEVEL" else value
+
+
 class Rate(NamedTuple):
     """At most `attempts` in any `seconds`-long window."""
 
@@ -42,53 +63,70 @@ ACCOUNT_RATE = Rate(10, 15 * 60)
 ADDRESS_RATE = Rate(30, 60)
 
 
-def _rate(environ: dict[str, str], name: str, default: Rate) -> Rate:
+def _rate(name: str, value: str) -> Rate:
     """A rate written as `10/15m`, `30/1m`, `5/1h` or `30/60` (seconds)."""
-    value = environ.get(name)
-    if value is None:
-        return default
     match = _RATE.match(value)
     if match is None or int(match[1]) < 1 or int(match[2] or "1") < 1:
         raise ConfigError(f"{name} must look like 10/15m (attempts per period), not {value!r}")
     return Rate(int(match[1]), int(match[2] or "1") * _UNIT[match[3]])
 
 
+def setting(
+    name: str, default: object = None, *, production: object = None, **kwargs: object
+) -> Any:
+    """A setting read from the environment variable `name`, with its default, written once.
+
+    `production` is a different default when BOOKIT_ENV=production (development
+    conveniences that production turns off).
+    """
+    metadata = {"env": name, "production": production}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class Settings:
-    env: str = "development"
-    database_url: str | None = None
-    secret_key: str = ""
-    access_token_expire_minutes: int = 15
-    refresh_token_expire_days: int = 7
-    log_level: str = "INFO"
-    bcrypt_rounds: int = 12
-    data_dir: Path = field(default_factory=lambda: Path(".bookit"))
-    host: str = "127.0.0.1"
-    port: int = 8000
-    cors_origins: tuple[str, ...] = ()
-    graphiql: bool = True
-    introspection: bool = True
-    legacy_graphql_ws: bool = False
-    max_subscriptions_per_socket: int = 20
-    subscriber_queue_size: int = 1000
-    jwt_issuer: str = "bookit"
-    jwt_audience: str = "bookit-api"
-    field_suggestions: bool = True  # "Did you mean ...?" in error messages
-    compiled_reads: bool = True  # compiled.py: hot reads built as JSON by one SQL statement
+    env: str = setting("BOOKIT_ENV", "development")
+    database_url: str | None = setting("DATABASE_URL")
+    secret_key: str = setting("SECRET_KEY", "")
+    access_token_expire_minutes: int = setting("ACCESS_TOKEN_EXPIRE", 15)
+    refresh_token_expire_days: int = setting("REFRESH_TOKEN_EXPIRE", 7)
+    log_level: str = setting("LOG_LEVEL", "INFO")
+    bcrypt_rounds: int = setting("BCRYPT_ROUNDS", 12)
+    data_dir: Path = setting("BOOKIT_DATA_DIR", lambda: Path(".bookit"))
+    host: str = setting("BOOKIT_HOST", "127.0.0.1")
+    port: int = setting("BOOKIT_PORT", 8000)
+    cors_origins: tuple[str, ...] = setting("BOOKIT_CORS_ORIGINS", ())
+    graphiql: bool = setting("BOOKIT_GRAPHIQL", True, production=False)
+    introspection: bool = setting("BOOKIT_INTROSPECTION", True, production=False)
+    legacy_graphql_ws: bool = setting("BOOKIT_LEGACY_GRAPHQL_WS", False)
+    max_subscriptions_per_socket: int = setting("BOOKIT_MAX_SUBSCRIPTIONS", 20)
+    subscriber_queue_size: int = setting("BOOKIT_SUBSCRIBER_QUEUE", 1000)
+    jwt_issuer: str = setting("BOOKIT_JWT_ISSUER", "bookit")
+    jwt_audience: str = setting("BOOKIT_JWT_AUDIENCE", "bookit-api")
+    # "Did you mean ...?" in error messages
+    field_suggestions: bool = setting("BOOKIT_FIELD_SUGGESTIONS", True, production=False)
+    # compiled.py: hot reads built as JSON by one SQL statement
+    compiled_reads: bool = setting("BOOKIT_COMPILED_READS", True)
     # Query limits (bookit_graphql/limits.py); SECURITY.md says why these numbers.
-    max_depth: int = 12
-    max_aliases: int = 30
-    max_directives: int = 4
-    max_fields: int = 100
-    max_tokens: int = 2000
-    max_cost: int = 10_000
-    max_body_bytes: int = 100_000
+    max_depth: int = setting("BOOKIT_MAX_DEPTH", 12)
+    max_aliases: int = setting("BOOKIT_MAX_ALIASES", 30)
+    max_directives: int = setting("BOOKIT_MAX_DIRECTIVES", 4)
+    max_fields: int = setting("BOOKIT_MAX_FIELDS", 100)
+    max_tokens: int = setting("BOOKIT_MAX_TOKENS", 2000)
+    max_cost: int = setting("BOOKIT_MAX_COST", 10_000)
+    max_body_bytes: int = setting("BOOKIT_MAX_BODY_BYTES", 100_000)
     # Rate limits (bookit_graphql/ratelimit.py): per account, and per address for each
-    rate_limit: bool = True
-    rate_limit_login: Rate = ACCOUNT_RATE  # failed logins per email
-    rate_limit_register: Rate = ACCOUNT_RATE  # registrations per email
-    rate_limit_refresh: Rate = ACCOUNT_RATE  # refreshes per session
-    rate_limit_address: Rate = ADDRESS_RATE  # each of the three, per client address
+    rate_limit: bool = setting("BOOKIT_RATE_LIMIT", True)
+    rate_limit_login: Rate = setting(
+        "BOOKIT_RATE_LIMIT_LOGIN", ACCOUNT_RATE
+    )  # failed logins per email
+    # registrations per email
+    rate_limit_register: Rate = setting("BOOKIT_RATE_LIMIT_REGISTER", ACCOUNT_RATE)
+    rate_limit_refresh: Rate = setting("BOOKIT_RATE_LIMIT_REFRESH", ACCOUNT_RATE)
+    # each of the three, per client address
+    rate_limit_address: Rate = setting("BOOKIT_RATE_LIMIT_ADDRESS", ADDRESS_RATE)
 
     @property
     def production(self) -> bool:
@@ -100,47 +138,22 @@ class Settings:
         if environ is None:
             load_dotenv(override=False)
             environ = dict(os.environ)
-        env = environ.get("BOOKIT_ENV", "development").strip().lower()
-        if env not in {"development", "production"}:
+        mode = environ.get("BOOKIT_ENV", "development").strip().lower()
+        if mode not in {"development", "production"}:
             raise ConfigError("BOOKIT_ENV must be 'development' or 'production'")
-        production = env == "production"
-        development_only = "false" if production else "true"
-        data_dir = Path(environ.get("BOOKIT_DATA_DIR", ".bookit")).expanduser()
-        try:
-            settings = cls(
-                env=env,
-                database_url=environ.get("DATABASE_URL") or None,
-                secret_key=environ.get("SECRET_KEY", ""),
-                access_token_expire_minutes=int(environ.get("ACCESS_TOKEN_EXPIRE", "15")),
-                refresh_token_expire_days=int(environ.get("REFRESH_TOKEN_EXPIRE", "7")),
-                log_level=environ.get("LOG_LEVEL", "INFO").upper(),
-                bcrypt_rounds=int(environ.get("BCRYPT_ROUNDS", "12")),
-                data_dir=data_dir,
-                host=environ.get("BOOKIT_HOST", "127.0.0.1"),
-                port=int(environ.get("BOOKIT_PORT", "8000")),
-                cors_origins=_list(environ.get("BOOKIT_CORS_ORIGINS", "")),
-                graphiql=_flag(environ.get("BOOKIT_GRAPHIQL", development_only)),
-                introspection=_flag(environ.get("BOOKIT_INTROSPECTION", development_only)),
-                field_suggestions=_flag(environ.get("BOOKIT_FIELD_SUGGESTIONS", development_only)),
-                compiled_reads=_flag(environ.get("BOOKIT_COMPILED_READS", "on")),
-                legacy_graphql_ws=_flag(environ.get("BOOKIT_LEGACY_GRAPHQL_WS", "false")),
-                max_subscriptions_per_socket=int(environ.get("BOOKIT_MAX_SUBSCRIPTIONS", "20")),
-                subscriber_queue_size=int(environ.get("BOOKIT_SUBSCRIBER_QUEUE", "1000")),
-                max_depth=int(environ.get("BOOKIT_MAX_DEPTH", "12")),
-                max_aliases=int(environ.get("BOOKIT_MAX_ALIASES", "30")),
-                max_directives=int(environ.get("BOOKIT_MAX_DIRECTIVES", "4")),
-                max_fields=int(environ.get("BOOKIT_MAX_FIELDS", "100")),
-                max_tokens=int(environ.get("BOOKIT_MAX_TOKENS", "2000")),
-                max_cost=int(environ.get("BOOKIT_MAX_COST", "10000")),
-                max_body_bytes=int(environ.get("BOOKIT_MAX_BODY_BYTES", "100000")),
-                rate_limit=_flag(environ.get("BOOKIT_RATE_LIMIT", "on")),
-                rate_limit_login=_rate(environ, "BOOKIT_RATE_LIMIT_LOGIN", ACCOUNT_RATE),
-                rate_limit_register=_rate(environ, "BOOKIT_RATE_LIMIT_REGISTER", ACCOUNT_RATE),
-                rate_limit_refresh=_rate(environ, "BOOKIT_RATE_LIMIT_REFRESH", ACCOUNT_RATE),
-                rate_limit_address=_rate(environ, "BOOKIT_RATE_LIMIT_ADDRESS", ADDRESS_RATE),
-            )
-        except ValueError as error:
-            raise ConfigError(f"a numeric setting is not a number: {error}") from error
+        given: dict[str, Any] = {"env": mode}
+        kinds = typing.get_type_hints(cls)
+        for one in fields(cls):
+            name = one.metadata["env"]
+            value = environ.get(name)
+            if one.name == "env":
+                continue
+            if value is None:
+                if mode == "production" and one.metadata["production"] is not None:
+                    given[one.name] = one.metadata["production"]
+                continue
+            given[one.name] = _parse(name, value, kinds[one.name])
+        settings = cls(**given)
         if not 4 <= settings.bcrypt_rounds <= 31:
             raise ConfigError("BCRYPT_ROUNDS must be between 4 and 31")
         if settings.access_token_expire_minutes <= 0 or settings.refresh_token_expire_days <= 0:
