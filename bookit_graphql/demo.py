@@ -9,6 +9,7 @@ passwords (random, never derived from the seed) differ between runs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import itertools
 import random
@@ -17,10 +18,11 @@ import secrets
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -544,92 +546,48 @@ async def _copy_all(
 ) -> None:
     # COPY fires the reviews' row trigger, which keeps services.review_count
     # and rating_total: services start at 0 and end at the true aggregates.
+    def updated(row: Any) -> object:
+        return row.created_at
+
     await _copy(
         connection,
-        User.__tablename__,
-        "id email password_hash full_name role is_active created_at updated_at",
-        (
-            (
-                u.id,
-                u.email,
-                hashes[u.password],
-                u.full_name,
-                u.role.value,
-                u.is_active,
-                u.created_at,
-                u.created_at,
-            )
-            for u in data.users
-        ),
+        User,
+        data.users,
+        password_hash=lambda u: hashes[u.password],
+        updated_at=updated,
     )
-    await _copy(
-        connection,
-        Service.__tablename__,
-        "id title description price duration_minutes is_active created_at updated_at",
-        (
-            (
-                s.id,
-                s.title,
-                s.description,
-                s.price,
-                s.duration_minutes,
-                s.is_active,
-                s.created_at,
-                s.created_at,
-            )
-            for s in data.services
-        ),
-    )
-    await _copy(
-        connection,
-        Booking.__tablename__,
-        "id service_id user_id starts_at ends_at status created_at updated_at",
-        (
-            (
-                b.id,
-                b.service_id,
-                b.user_id,
-                b.starts_at,
-                b.ends_at,
-                b.status.value,
-                b.created_at,
-                b.updated_at,
-            )
-            for b in data.bookings
-        ),
-    )
-    await _copy(
-        connection,
-        Review.__tablename__,
-        "id booking_id service_id user_id rating comment created_at updated_at",
-        (
-            (
-                r.id,
-                r.booking_id,
-                r.service_id,
-                r.user_id,
-                r.rating,
-                r.comment,
-                r.created_at,
-                r.created_at,
-            )
-            for r in data.reviews
-        ),
-    )
+    await _copy(connection, Service, data.services, updated_at=updated)
+    await _copy(connection, Booking, data.bookings)
+    await _copy(connection, Review, data.reviews, updated_at=updated)
 
 
 async def _copy(
     connection: psycopg.AsyncConnection[TupleRow],
-    table: str,
-    columns: str,
-    rows: Iterable[tuple[object, ...]],
+    model: type[Base],
+    rows: Sequence[Any],
+    **computed: Callable[[Any], object],
 ) -> None:
+    """COPY `rows` (dataclasses) into the model's table: each column of the table that the
+    rows have a field of, or that `computed` computes from a row; the others take their
+    defaults. A column added to a model and to its row class is loaded with no more said."""
+    if not rows:
+        return
+    table = Base.metadata.tables[model.__tablename__]
+    fields = {field.name for field in dataclasses.fields(rows[0])}
+    columns = [c.name for c in table.columns if c.name in fields or c.name in computed]
+    extra = set(computed) - {c.name for c in table.columns}
+    assert not extra, f"not columns of {table.name}: {extra}"
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), _names(columns.split())
+        sql.Identifier(table.name), _names(columns)
     )
     async with connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            await copy.write_row(row)
+            values = [
+                computed[name](row) if name in computed else getattr(row, name) for name in columns
+            ]
+            await copy.write_row(
+                [value.value if isinstance(value, enum.Enum) else value for value in values]
+            )
 
 
 def summary(result: Result, *, graphiql: str) -> str:
