@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import shutil
 import signal
 import stat
@@ -139,3 +141,17 @@ def test_export_schema_writes_the_sdl(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert target.read_text() == schema.as_str() + "\n"
+
+
+def test_the_readme_lists_every_setting() -> None:
+    # given the README's configuration table
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :]
+    table = table[: table.index("\n## ")]
+
+    # then every setting's environment variable has a row, and every row is a setting
+    names = {one.metadata["env"] for one in dataclasses.fields(Settings)}
+    listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table.split("| --- |", 1)[1]))
+    listed = {name for name in listed if not name.isdigit()}
+    assert names - listed == set(), "settings missing from the README"
+    assert {name for name in listed if name.startswith("BOOKIT_")} <= names
