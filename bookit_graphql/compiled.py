@@ -83,8 +83,6 @@ _COMPILED: dict[tuple[Any, ...], tuple[FieldNode, str | None, dict[str, Any]]] =
 # compilation is visible (and tests/test_sql.py fails on a field without SQL).
 FALLBACKS: collections.Counter[str] = collections.Counter()
 _PARAM = re.compile(r"%\((\w+)\)s")
-# The fields of a Connection, an Edge and PageInfo: pagination.py's types.
-CONNECTION_FIELDS = {"edges", "pageInfo", "totalCount", "__typename"}
 
 
 class Unknown(Exception):
@@ -275,20 +273,21 @@ class Compiler:
     def query_sql(self, query: Any) -> str:
         """A SQLAlchemy statement as SQL text; its constant parameters kept, renamed apart."""
         compiled = query.compile(dialect=DIALECT)
-        names = set(compiled.binds)
-        prefix = self._alias()
+        # the named parameters without a value are the listing's, given per request
+        given = {name for name, bind in compiled.binds.items() if bind.required}
         constants = {
             name: value
-            for name, value in compiled.construct_params(_check=False).items()
-            if value is not None
+            for name, value in compiled.construct_params(dict.fromkeys(given)).items()
+            if name not in given
         }
+        prefix = self._alias()
 
         def rename(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name in constants and name in names:
-                self.constants[f"{prefix}{name}"] = _plain_value(constants[name])
-                return f"%({prefix}{name})s"
-            return match.group(0)  # a listing's parameter, given per request
+            if name not in constants:
+                return match.group(0)  # a listing's parameter, given per request
+            self.constants[f"{prefix}{name}"] = _plain_value(constants[name])
+            return f"%({prefix}{name})s"
 
         return _PARAM.sub(rename, str(compiled))
 
