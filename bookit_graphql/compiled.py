@@ -500,10 +500,7 @@ class Compiler:
             f"SELECT {table}.*, {cursor} AS c__, row_number() OVER (ORDER BY {order}) AS n__ "
             f"FROM {table} WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT {limit + 1}"
         )
-        if of.total is not None:
-            total = f"{t}.{sql.table_column(of.total).name}"
-        else:
-            total = f"(SELECT count(*) FROM {table} WHERE {conditions[0]})"
+        total = f"{t}.{sql.table_column(of.total).name}"
         return self._connection(self.type_of(field), nodes, page=page, limit=limit, total=total)
 
     def _connection(

@@ -156,8 +156,8 @@ class ChildrenOf(Declared):
     target_spec: str
     source_spec: Any
     order: tuple[str, ...]  # columns of the target's table, the last unique
+    total: Any  # a column of this row that counts them (kept by a trigger)
     descending: bool = False
-    total: Any = None  # a column of this row that counts them (kept by a trigger)
 
     @functools.cached_property
     def source(self) -> TableColumn[Any]:
@@ -235,12 +235,16 @@ def children(
     *,
     of: Any,
     order: Sequence[str],
+    total: Any,
     descending: bool = False,
-    total: Any = None,
     **field: Any,
 ) -> Any:
-    """A field that is a Connection of the rows of another table that refer to this row."""
-    declaration = ChildrenOf(target, of, tuple(order), descending, total)
+    """A field that is a Connection of the rows of another table that refer to this row.
+
+    `total` is a column of this row that counts them (kept by a trigger), so that
+    totalCount costs no statement per row on either path.
+    """
+    declaration = ChildrenOf(target, of, tuple(order), total, descending)
 
     async def resolve(
         root: Any, info: Info, first: int | None = None, after: str | None = None
@@ -258,12 +262,10 @@ def children(
         info.context.loader(rows_by(declaration.source)).prime(key.parent, root)
         names = [attribute(k) for k in keys]
         cursors = [encode_cursor([getattr(row, name) for name in names]) for row in rows]
-        total_name = attribute(table_column(total)) if total is not None else None
+        counted = getattr(root, attribute(table_column(total)))
 
         async def count() -> int:
-            if total_name is not None:
-                return int(getattr(root, total_name))
-            raise NotImplementedError("a children() connection without `total`")
+            return int(counted)
 
         return Connection.of(Page(rows, cursors, has_next, count))
 

@@ -14,6 +14,7 @@ import strawberry
 from graphql import GraphQLObjectType, GraphQLSchema, get_named_type
 
 from bookit_graphql import sql
+from bookit_graphql.catalog import models
 from bookit_graphql.pagination import Connection, Edge, PageInfo
 from bookit_graphql.schema import build_schema
 
@@ -44,8 +45,13 @@ def missing_sql(schema: GraphQLSchema, roots: dict[str, tuple[str, ...]]) -> lis
             where = f"{type_.name}.{name}"
             if where in RESOLVER_ONLY:
                 continue
-            if not plumbing and sql.declared(field) is None:
+            declaration = sql.declared(field)
+            if not plumbing and declaration is None:
                 missing.append(where)
+            if isinstance(declaration, sql.ColumnOf):
+                # the resolvers read the row's attribute of the field's own name
+                python_name = field.extensions["strawberry-definition"].python_name
+                assert declaration.expression.key == python_name, where
             named = get_named_type(field.type)
             if isinstance(named, GraphQLObjectType):
                 walk(named)
@@ -80,7 +86,7 @@ def test_every_field_that_a_compiled_read_reaches_declares_its_sql() -> None:
 
 @strawberry.type
 class Thing:
-    declared: str = sql.column(None)
+    title: str = sql.column(models.Service.title)
     plain: str
 
 
