@@ -77,6 +77,7 @@ def mapper_of(table: Table) -> Mapper[Any]:
     raise LookupError(table.name)
 
 
+@functools.cache
 def attribute(col: TableColumn[Any]) -> str:
     """The Python name of a table column on its mapped class."""
     prop = mapper_of(col.table).get_property_by_column(col)

@@ -14,6 +14,7 @@ comparison cannot pass by both apps resolving.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +31,7 @@ from hypothesis_graphql import nodes
 
 from bookit_graphql import demo
 from bookit_graphql.app import create_app
+from bookit_graphql.compiled import FALLBACKS
 from bookit_graphql.config import Settings
 from bookit_graphql.db import libpq_url, migrate
 from tests.conftest import SECRET, StatementCounter
@@ -779,3 +781,21 @@ async def test_generated_selections_answer_the_same(
     )
     assert len(documents) >= GENERATED // 2
     assert answered > GENERATED
+
+
+async def test_a_fallback_is_logged_and_counted_with_its_field(
+    twins: Twins, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given the count of fallbacks caused by availableSlots so far
+    before = FALLBACKS["Service.availableSlots"]
+
+    # when a read selects it
+    with caplog.at_level(logging.DEBUG, logger="bookit_graphql.compiled"):
+        exchange = await twins.exchange(UNKNOWN_FIELD, {"id": "<popular>"}, "anonymous", None)
+
+    # then it is resolved, counted once per root that fell back, and logged with the field
+    assert_same(exchange, "UnknownField")
+    assert not exchange.took_compiled_path
+    assert FALLBACKS["Service.availableSlots"] == before + 2  # services and service
+    logged = [r.getMessage() for r in caplog.records if r.name == "bookit_graphql.compiled"]
+    assert "read of services resolved, not compiled: Service.availableSlots" in logged
