@@ -1,4 +1,4 @@
-"""Rate-limit attempts shared by every instance (an UNLOGGED table and one function).
+"""Rate-limit attempts shared by every instance (UNLOGGED table, one function); reviews index.
 
 Revision ID: 0004
 Revises: 0003
@@ -71,8 +71,11 @@ def upgrade() -> None:
         op.f("ix_rate_limit_attempts_expires_at"), "rate_limit_attempts", ["expires_at"]
     )
     op.execute(ACQUIRE)
+    # the admin's unfiltered `reviews` list: ORDER BY created_at DESC, id DESC
+    op.create_index("ix_reviews_created_at_id", "reviews", ["created_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_reviews_created_at_id", table_name="reviews")
     op.execute("DROP FUNCTION rate_limit_acquire(text[], integer[], integer[], timestamptz)")
     op.drop_table("rate_limit_attempts")
