@@ -4,7 +4,8 @@
 #   docker run -e DATABASE_URL=postgresql://... -e SECRET_KEY=... -p 8000:8000 bookit
 #
 # In a container DATABASE_URL must always be given: the embedded PostgreSQL
-# (data dir .bookit/) is for local development only and is not used here.
+# (the `embedded` extra, data dir .bookit/) is for local development only and
+# is not installed here.
 
 # ---------------------------------------------------------------- builder ---
 FROM python:3.11-slim AS builder
@@ -20,7 +21,8 @@ COPY . /app
 
 # Editable install: migrations/ and alembic.ini live at the repository top
 # level and are located relative to the package, so the source tree stays at
-# /app and the venv just points at it. All dependencies (psycopg[binary],
+# /app and the venv just points at it. No extras: not `embedded` (a PostgreSQL
+# of its own, some 100 MB), nor `test`. All dependencies (psycopg[binary],
 # bcrypt, orjson, uvloop, httptools) ship manylinux wheels: no compiler needed.
 # Byte-compile now because /app is read-only for the runtime user.
 RUN pip install --no-cache-dir -e . \

@@ -94,5 +94,5 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app.state.reads = reads
     app.state.hub = hub
     app.state.session_factory = create_session_factory(engine)
-    app.state.rate_limiter = RateLimiter() if settings.rate_limit else None
+    app.state.rate_limiter = RateLimiter(reads) if settings.rate_limit else None
     return app

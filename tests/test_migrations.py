@@ -57,3 +57,22 @@ def test_emails_are_unique_regardless_of_case_in_the_database(database_url: str)
                 continue
             raise AssertionError(f"{other} was accepted beside same@example.com")
         connection.rollback()
+
+
+def test_the_admins_reviews_list_reads_an_index_in_its_order(database_url: str) -> None:
+    from sqlalchemy import make_url
+
+    from bookit_graphql.db import sqlalchemy_url
+
+    url = make_url(sqlalchemy_url(database_url)).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False)) as connection:
+        # the table is empty here: ask for the plan that a large one would get
+        connection.execute("SET enable_seqscan = off")
+        for where in ("", "WHERE (created_at, id) < (now(), gen_random_uuid())"):
+            plan = connection.execute(
+                f"EXPLAIN SELECT * FROM reviews {where} ORDER BY created_at DESC, id DESC LIMIT 21"
+            ).fetchall()
+            text = "\n".join(row[0] for row in plan)
+            assert "Index Scan Backward using ix_reviews_created_at_id" in text, text
+            assert "Sort" not in text, text
+        connection.rollback()

@@ -1,11 +1,15 @@
 """Rate limits on login, register and refreshToken: per address, per account, and they expire.
 
-The app's limiter runs on a clock that the tests move; nothing sleeps.
+The app's limiter runs on a clock that the tests move; nothing sleeps. The
+counts live in PostgreSQL, so two limiters (or two servers) on one database
+share them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,8 +17,10 @@ import pytest
 
 from bookit_graphql.app import create_app
 from bookit_graphql.config import ConfigError, Rate, Settings
+from bookit_graphql.db import Reads
+from bookit_graphql.errors import RateLimited
 from bookit_graphql.ratelimit import RateLimiter
-from tests.conftest import SECRET
+from tests.conftest import SECRET, Server
 from tests.helpers import LOGIN, PASSWORD, REGISTER, codes
 
 REFRESH = """
@@ -28,14 +34,16 @@ ADDRESS = Rate(10, 60)  # 10 per address and field in a minute
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+    """PostgreSQL's clock, as the limiter sees it, moved by the test."""
 
-    def __call__(self) -> float:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
         return self.now
 
     def advance(self, seconds: float) -> None:
-        self.now += seconds
+        self.now += timedelta(seconds=seconds)
 
 
 class Limited:
@@ -66,11 +74,12 @@ async def limited(database_url: str) -> AsyncIterator[Limited]:
     )
     app = create_app(settings, database_url)
     clock = Clock()
-    app.state.rate_limiter = RateLimiter(clock=clock)
+    app.state.rate_limiter = RateLimiter(app.state.reads, clock=clock)
     subject = Limited(app, clock)
     yield subject
     for client in subject.clients.values():
         await client.aclose()
+    await app.state.reads.close()
     await app.state.engine.dispose()
 
 
@@ -219,13 +228,89 @@ def test_rates_come_from_the_environment() -> None:
             Settings.from_env({"BOOKIT_RATE_LIMIT_LOGIN": bad})
 
 
-def test_the_limiter_forgets_and_stays_bounded() -> None:
+@pytest.fixture
+async def pools(database_url: str) -> AsyncIterator[Callable[[], Reads]]:
+    """psycopg pools on the test database, as separate processes would have."""
+    made: list[Reads] = []
+
+    def make() -> Reads:
+        made.append(Reads(database_url))
+        return made[-1]
+
+    yield make
+    for reads in made:
+        await reads.close()
+
+
+async def test_expired_attempts_are_swept(pools: Callable[[], Reads]) -> None:
     clock = Clock()
-    limiter = RateLimiter(clock=clock, max_keys=100)
+    limiter = RateLimiter(pools(), clock=clock)
     rate = Rate(2, 60)
-    for n in range(1000):
-        limiter.acquire([((f"k{n}",), rate)])
-    assert len(limiter._logs) <= 100
-    clock.advance(61)
-    limiter.acquire([(("fresh",), rate)])
-    assert len(limiter._logs) == 1  # the expired ones are swept
+    for n in range(50):
+        await limiter.acquire([(f"k{n}", rate)])
+    clock.advance(30)
+    await limiter.acquire([("fresh", rate)])
+    assert await limiter.sweep() == 0  # nothing has expired yet
+    clock.advance(31)
+    assert await limiter.sweep() == 50  # the fifty keys, not the fresh one
+    assert await limiter.reads.value("SELECT count(*) FROM rate_limit_attempts", {}) == 1
+
+
+async def test_racing_attempts_on_two_instances_never_exceed_the_limit(
+    pools: Callable[[], Reads],
+) -> None:
+    # given two limiters (two instances, each with its own pool) on one database
+    first, second = RateLimiter(pools()), RateLimiter(pools())
+    rate = Rate(5, 60)
+
+    async def attempt(limiter: RateLimiter, n: int) -> bool:
+        # every attempt also names a key of its own, so that the locks are taken in pairs
+        try:
+            await limiter.acquire([(f"own{n}", rate), ("shared", rate)])
+        except RateLimited:
+            return False
+        return True
+
+    # when 40 attempts on one key race, half through each
+    results = await asyncio.gather(*(attempt(first if n % 2 else second, n) for n in range(40)))
+    # then exactly five pass, and only theirs were recorded
+    assert sum(results) == 5
+    count = "SELECT count(*) FROM rate_limit_attempts WHERE key = %(key)s"
+    assert await first.reads.value(count, {"key": "shared"}) == 5
+    assert await first.reads.value("SELECT count(*) FROM rate_limit_attempts", {}) == 10
+
+
+async def test_no_attempt_passes_uncounted_while_the_database_is_away(
+    limited: Limited, database_url: str
+) -> None:
+    # given a limiter whose database cannot be reached (nothing listens on port 9)
+    limited.app.state.rate_limiter = RateLimiter(Reads("postgresql://postgres@127.0.0.1:9/x"))
+    # then the limited fields fail closed, as a retryable outage
+    response = await login(limited.at("10.0.0.1"), "ann@example.com", WRONG)
+    assert response.status_code == 503, response.text
+    assert codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+    await limited.app.state.rate_limiter.reads.close()
+
+
+def test_the_eleventh_failed_login_is_refused_on_either_instance(
+    start_server: Callable[..., Server],
+) -> None:
+    # given two servers on one database, rate limits on (the defaults: 10 failed logins)
+    servers = [start_server(f"server-{n}.log", BOOKIT_RATE_LIMIT="on") for n in range(2)]
+
+    def login_at(server: Server, password: str) -> httpx.Response:
+        body = {
+            "query": LOGIN,
+            "variables": {"input": {"email": "ann@example.com", "password": password}},
+        }
+        return httpx.post(f"{server.base}/graphql", json=body, timeout=10)
+
+    # when ten wrong passwords for one email go to the two in turn
+    for n in range(10):
+        assert codes(login_at(servers[n % 2], WRONG).json()) == ["UNAUTHENTICATED"]
+    # then the eleventh is refused whichever gets it
+    for server in servers:
+        response = login_at(server, WRONG)
+        assert response.status_code == 429, response.text
+        assert codes(response.json()) == ["RATE_LIMITED"]
+        assert 890 < int(response.headers["retry-after"]) <= 900

@@ -20,6 +20,8 @@ class Review(Base):
         CheckConstraint(f"char_length(comment) <= {MAX_COMMENT}", name="comment_length"),
         Index("ix_reviews_service_id_created_at", "service_id", "created_at"),
         Index("ix_reviews_user_id_created_at", "user_id", "created_at"),
+        # an admin's unfiltered `reviews`, newest first: ORDER BY created_at DESC, id DESC
+        Index("ix_reviews_created_at_id", "created_at", "id"),
     )
     __mapper_args__ = {"eager_defaults": True}
 
