@@ -1,4 +1,4 @@
-"""create_app(): the Starlette application with /graphql, /healthz and /readyz."""
+"""create_app(): the Starlette application with /graphql, /healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from bookit_graphql import metrics
 from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.config import Settings
 from bookit_graphql.db import (
@@ -35,6 +36,8 @@ from bookit_graphql.view import GraphQLView
 def create_app(settings: Settings, database_url: str) -> Starlette:
     engine = create_engine(database_url)
     reads = Reads(database_url)
+    pools = metrics.Pools(engine, reads)
+    scraped = metrics.Scrape(pools)
     # the domains that wait on a NOTIFY, on the one connection
     hub, bearer = Hub(libpq_url(database_url)), Bearer()
     hub.add(EventHub(queue_size=settings.subscriber_queue_size))
@@ -62,7 +65,16 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        # one worker of several: its pools' use, in its files for the others' scrapes
+        sampler = (
+            asyncio.create_task(metrics.sample_forever(pools))
+            if settings.metrics and metrics.multiprocess_mode()
+            else None
+        )
         yield
+        if sampler is not None:
+            sampler.cancel()
+        metrics.process_exited()
         await hub.stop()
         await reads.close()
         await engine.dispose()
@@ -78,13 +90,16 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
                 expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
             )
         )
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/graphql", view, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", view),
+    ]
+    if settings.metrics and not settings.metrics_port:  # else `bookit serve` serves them
+        routes.append(Route("/metrics", metrics.endpoint(scraped), methods=["GET"]))
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/graphql", view, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", view),
-        ],
+        routes=routes,
         middleware=middleware,
         lifespan=lifespan,
     )
@@ -92,6 +107,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app.state.view = view
     app.state.engine = engine
     app.state.reads = reads
+    app.state.metrics = scraped
     app.state.hub = hub
     app.state.session_factory = create_session_factory(engine)
     app.state.rate_limiter = RateLimiter() if settings.rate_limit else None

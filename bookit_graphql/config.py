@@ -109,6 +109,9 @@ class Settings:
     field_suggestions: bool = setting("BOOKIT_FIELD_SUGGESTIONS", True, production=False)
     # compiled.py: hot reads built as JSON by one SQL statement
     compiled_reads: bool = setting("BOOKIT_COMPILED_READS", True)
+    # GET /metrics (metrics.py); on another port than the API's when this is not 0
+    metrics: bool = setting("BOOKIT_METRICS", True)
+    metrics_port: int = setting("BOOKIT_METRICS_PORT", 0)
     # Query limits (bookit_graphql/limits.py); SECURITY.md says why these numbers.
     max_depth: int = setting("BOOKIT_MAX_DEPTH", 12)
     max_aliases: int = setting("BOOKIT_MAX_ALIASES", 30)
