@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from bookit_graphql import metrics
+from bookit_graphql import metrics, tracing
 from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.config import Settings
 from bookit_graphql.db import (
@@ -34,8 +34,12 @@ from bookit_graphql.view import GraphQLView
 
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
+    if settings.tracing:
+        tracing.start()
     engine = create_engine(database_url)
     reads = Reads(database_url)
+    if tracing.tracer is not None:
+        tracing.instrument(engine)
     pools = metrics.Pools(engine, reads)
     scraped = metrics.Scrape(pools)
     # the domains that wait on a NOTIFY, on the one connection
@@ -78,6 +82,8 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         await hub.stop()
         await reads.close()
         await engine.dispose()
+        if settings.tracing:
+            tracing.stop()
 
     middleware = [Middleware(RequestLog)]
     if settings.cors_origins:

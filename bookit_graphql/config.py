@@ -112,6 +112,9 @@ class Settings:
     # GET /metrics (metrics.py); on another port than the API's when this is not 0
     metrics: bool = setting("BOOKIT_METRICS", True)
     metrics_port: int = setting("BOOKIT_METRICS_PORT", 0)
+    # Traces (tracing.py), off unless one of OpenTelemetry's own variables is set
+    otlp_endpoint: str | None = setting("OTEL_EXPORTER_OTLP_ENDPOINT")
+    traces_exporter: str | None = setting("OTEL_TRACES_EXPORTER")
     # Query limits (bookit_graphql/limits.py); SECURITY.md says why these numbers.
     max_depth: int = setting("BOOKIT_MAX_DEPTH", 12)
     max_aliases: int = setting("BOOKIT_MAX_ALIASES", 30)
@@ -134,6 +137,12 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def tracing(self) -> bool:
+        """Whether to export traces: an OTLP endpoint, or an exporter other than none."""
+        exporter = (self.traces_exporter or "").strip().lower()
+        return exporter not in ("", "none") or (bool(self.otlp_endpoint) and exporter != "none")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -16,7 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from bookit_graphql import metrics
+from bookit_graphql import metrics, tracing
 from bookit_graphql.bookings.mutations import BookingMutations
 from bookit_graphql.bookings.queries import BookingQueries
 from bookit_graphql.bookings.subscriptions import BookingSubscriptions
@@ -107,7 +107,7 @@ class ContractErrors(SchemaExtension):
             outcome = "rejected"  # never executed: parse, validation, limits, variables
         else:
             outcome = "error"
-        operation_type = _operation_type(execution) or metrics.UNKNOWN_TYPE
+        operation_type = tracing.operation_type_of(execution) or metrics.UNKNOWN_TYPE
         metrics.observe_operation(operation_type, execution.operation_name, outcome, seconds)
         metrics.count_errors(codes)
 
@@ -124,15 +124,6 @@ class ContractErrors(SchemaExtension):
             )
             for error in errors
         ]
-
-
-def _operation_type(execution: ExecutionContext) -> str | None:
-    if execution.graphql_document is None:
-        return None
-    try:
-        return str(execution.operation_type.value)
-    except Exception:  # no such operation in the document: graphql-core reports it
-        return None
 
 
 class CachedParser(ParserCache):
@@ -168,6 +159,8 @@ def build_schema(settings: Settings | None = None) -> BookItSchema:
     ]
     if not settings.introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if tracing.tracer is not None:
+        extensions.insert(0, tracing.OperationSpan)  # outermost: its span holds the others' work
     return BookItSchema(
         query=Query,
         mutation=Mutation,
