@@ -181,6 +181,8 @@ class Settings:
         )
         if min(limits) < 1:
             raise ConfigError("the BOOKIT_MAX_* limits must be positive")
+        if not 0 <= settings.metrics_port <= 65535:
+            raise ConfigError("BOOKIT_METRICS_PORT must be a port number (0: the API's port)")
         return settings
 
     def with_secret_key(self) -> Settings:

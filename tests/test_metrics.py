@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bookit_graphql import metrics
 from bookit_graphql.app import create_app
-from bookit_graphql.config import Settings
+from bookit_graphql.config import ConfigError, Settings
 from tests.bookings.support import at, book, booked
 from tests.bookings.wsclient import Socket
 from tests.conftest import SECRET, Server, free_port, wait_until_healthy
@@ -205,6 +206,8 @@ def test_the_settings_read_from_the_environment() -> None:
     assert Settings.from_env({}).metrics is True
     assert Settings.from_env({"BOOKIT_METRICS": "off"}).metrics is False
     assert Settings.from_env({"BOOKIT_METRICS_PORT": "9100"}).metrics_port == 9100
+    with pytest.raises(ConfigError, match="BOOKIT_METRICS_PORT"):
+        Settings.from_env({"BOOKIT_METRICS_PORT": "70000"})
 
 
 # -- real servers ------------------------------------------------------------------
