@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from bookit_graphql import metrics
@@ -259,10 +260,21 @@ def test_two_workers_add_up(database_url: str, tmp_path: Path) -> None:
 
         # then every scrape, whichever worker answers it, counts all N
         folder = tmp_path / "data" / "metrics" / str(process.pid)
-        assert len(list(folder.glob("counter_*.db"))) >= 2, list(folder.iterdir())
+        files = sorted(folder.glob("counter_*.db"))
+        assert len(files) == 2, list(folder.iterdir())  # one per worker
+        labels = {"type": "query", "name": "Services", "outcome": "success"}
+        per_worker = [
+            sum(
+                sample.value
+                for family in MultiProcessCollector.merge([str(path)])
+                for sample in family.samples
+                if sample.name == "bookit_graphql_operations_total" and sample.labels == labels
+            )
+            for path in files
+        ]
+        assert sum(per_worker) == requests, per_worker
         for _ in range(4):
             samples = scrape_url(f"{base}/metrics")
-            labels = {"type": "query", "name": "Services", "outcome": "success"}
             assert value(samples, "bookit_graphql_operations_total", **labels) == requests
             histogram = "bookit_graphql_operation_duration_seconds_count"
             assert value(samples, histogram, **labels) == requests
