@@ -3,7 +3,8 @@
 1. a fresh data folder under /tmp, filled by `bookit demo-data` (bcrypt cost 12);
 2. its embedded PostgreSQL restarted with pg_stat_statements (statements per request);
 3. `bookit serve` (BOOKIT_RATE_LIMIT=off) and the raw baseline, one process each,
-   on the server core; wrk, the asyncio clients and PostgreSQL on the other;
+   on the server core (with --metrics-off, a second `bookit serve` with
+   BOOKIT_METRICS=off too); wrk, the asyncio clients and PostgreSQL on the other;
 4. a check that both servers answer the read documents with the same JSON;
 5. the scenarios against each server in turn; results to bench/results/*.json
    and docs/benchmarks.md.
@@ -54,6 +55,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="demo-data scale (1)")
     parser.add_argument(
         "--soak", type=float, default=0, help="also run S1 this many seconds, sampling RSS"
+    )
+    parser.add_argument(
+        "--metrics-off",
+        action="store_true",
+        help="also measure a second BookIt with BOOKIT_METRICS=off (what the metrics cost)",
     )
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--note", default="", help="a line for the results (what changed)")
@@ -203,8 +209,26 @@ def main(argv: list[str] | None = None) -> None:
                 baseline_port,
             )
             servers.append(baseline)
+            if args.metrics_off:
+                quiet_port = stack.free_port()
+                servers.append(
+                    stack.start(
+                        "bookit-nometrics",
+                        [
+                            sys.executable,
+                            "-m",
+                            "bookit_graphql",
+                            "serve",
+                            "--port",
+                            str(quiet_port),
+                        ],
+                        {**env, "BOOKIT_METRICS": "off"},
+                        folder / "bookit-nometrics.log",
+                        quiet_port,
+                    )
+                )
             bench = Bench(args, url, wrk, folder)
-            results = run_scenarios(bench, [bookit, baseline], demo)
+            results = run_scenarios(bench, servers, demo)
             output = {
                 "date": started.isoformat(timespec="seconds"),
                 "machine": machine(),
@@ -218,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                     "client_core": client_core,
                 },
                 "note": args.note,
+                "metrics_off": args.metrics_off,
                 "commit": report.commit(),
                 "results": results,
             }

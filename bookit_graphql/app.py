@@ -1,4 +1,4 @@
-"""create_app(): the Starlette application with /graphql, /healthz and /readyz."""
+"""create_app(): the Starlette application with /graphql, /healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from bookit_graphql import metrics, tracing
 from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.config import Settings
 from bookit_graphql.db import (
@@ -33,8 +34,14 @@ from bookit_graphql.view import GraphQLView
 
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
+    if settings.tracing:
+        tracing.start()
     engine = create_engine(database_url)
     reads = Reads(database_url)
+    if tracing.tracer is not None:
+        tracing.instrument(engine)
+    pools = metrics.Pools(engine, reads)
+    scraped = metrics.Scrape(pools)
     # the domains that wait on a NOTIFY, on the one connection
     hub, bearer = Hub(libpq_url(database_url)), Bearer()
     hub.add(EventHub(queue_size=settings.subscriber_queue_size))
@@ -62,10 +69,21 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        # one worker of several: its pools' use, in its files for the others' scrapes
+        sampler = (
+            asyncio.create_task(metrics.sample_forever(pools))
+            if settings.metrics and metrics.multiprocess_mode()
+            else None
+        )
         yield
+        if sampler is not None:
+            sampler.cancel()
+        metrics.process_exited()
         await hub.stop()
         await reads.close()
         await engine.dispose()
+        if settings.tracing:
+            tracing.stop()
 
     middleware = [Middleware(RequestLog)]
     if settings.cors_origins:
@@ -78,13 +96,16 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
                 expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
             )
         )
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/graphql", view, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", view),
+    ]
+    if settings.metrics and not settings.metrics_port:  # else `bookit serve` serves them
+        routes.append(Route("/metrics", metrics.endpoint(scraped), methods=["GET"]))
     app = Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/graphql", view, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", view),
-        ],
+        routes=routes,
         middleware=middleware,
         lifespan=lifespan,
     )
@@ -92,6 +113,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app.state.view = view
     app.state.engine = engine
     app.state.reads = reads
+    app.state.metrics = scraped
     app.state.hub = hub
     app.state.session_factory = create_session_factory(engine)
     app.state.rate_limiter = RateLimiter(reads) if settings.rate_limit else None

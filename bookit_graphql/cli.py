@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import logging
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
@@ -58,20 +59,48 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         # A WebSocket message carries one document: the same cap as an HTTP body.
         "ws_max_size": settings.max_body_bytes,
     }
-    with database(settings) as url:
+    with database(settings) as url, _metrics_files(settings, args.workers):
         migrate(url)
-        log.info(
-            "serving",
-            extra={"fields": {"url": f"http://{host}:{port}/graphql", "workers": args.workers}},
-        )
+        fields: dict[str, Any] = {"url": f"http://{host}:{port}/graphql", "workers": args.workers}
+        if settings.metrics:
+            fields["metrics"] = f"http://{host}:{settings.metrics_port or port}/metrics"
+        log.info("serving", extra={"fields": fields})
         if args.workers > 1:
             # Each worker builds its own app (engine, listener) from the environment:
             # the database this process found or started, and its secret key.
             os.environ["DATABASE_URL"] = url
             os.environ["SECRET_KEY"] = settings.secret_key
+            if settings.metrics and settings.metrics_port:
+                from bookit_graphql import metrics
+
+                metrics.serve_port(host, settings.metrics_port, metrics.Scrape())
             uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
         else:
-            uvicorn.run(create_app(settings, url), **options)
+            app = create_app(settings, url)
+            if settings.metrics and settings.metrics_port:
+                from bookit_graphql import metrics
+
+                metrics.serve_port(host, settings.metrics_port, app.state.metrics)
+            uvicorn.run(app, **options)
+
+
+@contextmanager
+def _metrics_files(settings: Settings, workers: int) -> Iterator[None]:
+    """With several workers, a fresh folder for their metric files, removed at the end.
+
+    Set before any worker starts (prometheus-client reads it when imported).
+    """
+    if workers < 2 or not settings.metrics:
+        yield
+        return
+    from bookit_graphql.metrics import MULTIPROC_DIR, fresh_multiprocess_dir
+
+    folder = fresh_multiprocess_dir(settings.data_dir)
+    os.environ[MULTIPROC_DIR] = str(folder)
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def worker_app() -> Starlette:

@@ -60,7 +60,7 @@ from sqlalchemy.sql.visitors import iterate
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
-from bookit_graphql import sql
+from bookit_graphql import metrics, sql
 from bookit_graphql.context import Context
 from bookit_graphql.errors import BadUserInput, NotFound
 from bookit_graphql.pagination import (
@@ -151,6 +151,7 @@ def fell_back(root: str, unknown: Unknown) -> None:
     """Note that a read of the root field `root` is resolved, and the field that made it so."""
     field = str(unknown)
     FALLBACKS[field] += 1
+    metrics.COMPILED_FALLBACKS.labels(root).inc()  # by root field: `field` may hold input
     log.debug("read of %s resolved, not compiled: %s", root, field)
 
 

@@ -109,6 +109,12 @@ class Settings:
     field_suggestions: bool = setting("BOOKIT_FIELD_SUGGESTIONS", True, production=False)
     # compiled.py: hot reads built as JSON by one SQL statement
     compiled_reads: bool = setting("BOOKIT_COMPILED_READS", True)
+    # GET /metrics (metrics.py); on another port than the API's when this is not 0
+    metrics: bool = setting("BOOKIT_METRICS", True)
+    metrics_port: int = setting("BOOKIT_METRICS_PORT", 0)
+    # Traces (tracing.py), off unless one of OpenTelemetry's own variables is set
+    otlp_endpoint: str | None = setting("OTEL_EXPORTER_OTLP_ENDPOINT")
+    traces_exporter: str | None = setting("OTEL_TRACES_EXPORTER")
     # Query limits (bookit_graphql/limits.py); SECURITY.md says why these numbers.
     max_depth: int = setting("BOOKIT_MAX_DEPTH", 12)
     max_aliases: int = setting("BOOKIT_MAX_ALIASES", 30)
@@ -131,6 +137,12 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def tracing(self) -> bool:
+        """Whether to export traces: an OTLP endpoint, or an exporter other than none."""
+        exporter = (self.traces_exporter or "").strip().lower()
+        return exporter not in ("", "none") or (bool(self.otlp_endpoint) and exporter != "none")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -169,6 +181,8 @@ class Settings:
         )
         if min(limits) < 1:
             raise ConfigError("the BOOKIT_MAX_* limits must be positive")
+        if not 0 <= settings.metrics_port <= 65535:
+            raise ConfigError("BOOKIT_METRICS_PORT must be a port number (0: the API's port)")
         return settings
 
     def with_secret_key(self) -> Settings:

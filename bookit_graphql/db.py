@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from bookit_graphql import tracing
 from bookit_graphql.errors import BadUserInput
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,12 @@ class Reads:
             await self.pool.open()
         for listener in self.listeners:
             listener(sql)
+        if tracing.tracer is not None:
+            with tracing.statement_span(sql):
+                return await self._run(sql, params, factory)
+        return await self._run(sql, params, factory)
+
+    async def _run(self, sql: str, params: dict[str, Any], factory: Any) -> Any:
         for attempt in range(2):
             async with self.pool.connection() as connection:
                 try:

@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bookit_graphql import tracing
+
 log = logging.getLogger("bookit.request")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -24,6 +26,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            **tracing.current_ids(),
             **getattr(record, "fields", {}),
         }
         if record.exc_info:

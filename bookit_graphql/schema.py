@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from bookit_graphql import metrics, tracing
 from bookit_graphql.bookings.mutations import BookingMutations
 from bookit_graphql.bookings.queries import BookingQueries
 from bookit_graphql.bookings.subscriptions import BookingSubscriptions
@@ -40,7 +42,8 @@ Subscription = merge_types("Subscription", (BookingSubscriptions,))
 
 
 class ContractErrors(SchemaExtension):
-    """Gives every error its contract code and the response its HTTP status."""
+    """Gives every error its contract code and the response its HTTP status, and counts
+    the operation, its outcome, its time and its error codes (metrics.py)."""
 
     failed_in = "execute"
 
@@ -59,14 +62,24 @@ class ContractErrors(SchemaExtension):
             errors[:] = self._coded(errors)
 
     def on_operation(self) -> Iterator[None]:
-        yield
+        started, done = time.perf_counter(), False
+        try:
+            yield
+            done = True
+        finally:
+            # also when a subscription ends by its client's `complete` (thrown in here)
+            context = self.execution_context.context
+            if isinstance(context, Context):
+                codes = self._finish(context) if done else []
+                if context.settings.metrics:
+                    self._count(codes, time.perf_counter() - started)
+
+    def _finish(self, context: Context) -> list[str]:
+        """Code the errors, set the HTTP status and headers; the codes."""
         result = self.execution_context.result
-        context = self.execution_context.context
-        if not isinstance(context, Context):
-            return
         context.log["operation"] = self.execution_context.operation_name
         if result is None or not result.errors:
-            return
+            return []
         result.errors = self._coded(result.errors)
         extensions = [error.extensions or {} for error in result.errors]
         codes = [str(extension.get("code")) for extension in extensions]
@@ -80,6 +93,24 @@ class ContractErrors(SchemaExtension):
                 waits.append(SERVICE_RETRY_AFTER)
             if waits:
                 context.response.headers["Retry-After"] = str(max(waits))
+        return codes
+
+    def _count(self, codes: list[str], seconds: float) -> None:
+        execution = self.execution_context
+        result = execution.result
+        if not codes:
+            outcome = "success"
+        elif self.failed_in != "execute" or (
+            result is not None
+            and result.data is None
+            and all(e.path is None for e in result.errors or ())
+        ):
+            outcome = "rejected"  # never executed: parse, validation, limits, variables
+        else:
+            outcome = "error"
+        operation_type = tracing.operation_type_of(execution) or metrics.UNKNOWN_TYPE
+        metrics.observe_operation(operation_type, execution.operation_name, outcome, seconds)
+        metrics.count_errors(codes)
 
     def _coded(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         context = self.execution_context.context
@@ -142,6 +173,8 @@ def build_schema(settings: Settings | None = None) -> BookItSchema:
     ]
     if not settings.introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if tracing.tracer is not None:
+        extensions.insert(0, tracing.OperationSpan)  # outermost: its span holds the others' work
     return BookItSchema(
         query=Query,
         mutation=Mutation,

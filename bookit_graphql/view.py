@@ -25,11 +25,14 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequ
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from bookit_graphql import metrics
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import (
@@ -50,12 +53,17 @@ AUTH_CLOSE = 4403  # the contract's close code for a refused, expired or revoked
 JSON = "application/json"
 
 
-def error_response(status: int, error: BookItError | str, *, code: str = "") -> Response:
+def error_response(
+    status: int, error: BookItError | str, *, code: str = "", count: bool = False
+) -> Response:
+    """A refusal before any operation ran, with its code (counted, with `count`)."""
     message = str(error)
     extensions = dict(error.extensions) if isinstance(error, BookItError) else {}
     extensions["code"] = code or (
         error.code if isinstance(error, BookItError) else "BAD_USER_INPUT"
     )
+    if count:
+        metrics.count_errors([extensions["code"]])
     body = {"errors": [{"message": message, "extensions": extensions}]}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     if status == 503:
@@ -95,9 +103,28 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         await super().handle_subscribe(message)
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        with metrics.open_subscription():
+            await super().run_operation(operation)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """graphql-ws (legacy), counting its open operations."""
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        with metrics.open_subscription():
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+
 
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(self, schema: Any, settings: Settings, *, authenticator: Authenticator) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
@@ -127,26 +154,27 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        count = self.settings.metrics
         try:
             declared = dict(scope["headers"]).get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
                 raise RequestTooLarge(self.settings.max_body_bytes)  # read none of it
             response = await self.run(Request(scope, self._capped(receive)))
         except RequestTooLarge as error:
-            response = error_response(413, error)
+            response = error_response(413, error, count=count)
         except UnsupportedMediaType as error:
-            response = error_response(415, error)
+            response = error_response(415, error, count=count)
         except QueryTooComplex as error:  # a batch
-            response = error_response(400, error)
+            response = error_response(400, error, count=count)
         except HTTPException as error:
-            response = error_response(error.status_code, error.reason)
+            response = error_response(error.status_code, error.reason, count=count)
         except InvalidToken as error:
-            response = error_response(401, error)
+            response = error_response(401, error, count=count)
         except (SQLAlchemyError, psycopg.Error, OSError) as error:
             known = as_bookit_error(error)
             if known is None:
                 raise
-            response = error_response(503, known)
+            response = error_response(503, known, count=count)
         await response(scope, receive, send)
 
     def _capped(self, receive: Receive) -> Receive:

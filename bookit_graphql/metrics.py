@@ -1,0 +1,280 @@
+"""Prometheus metrics: the families, what counts them, and the scrape of GET /metrics.
+
+Counted once per operation (schema.ContractErrors) and once per refused request
+(view.error_response), never per field. Every label's values are bounded
+whatever clients send: operation names are the registered ones or
+`unregistered`, error codes are the contract's.
+
+With several worker processes (`bookit serve --workers N`), `bookit serve`
+points PROMETHEUS_MULTIPROC_DIR at a fresh folder before the workers start, and
+prometheus-client keeps each worker's values in files there; a scrape, whichever
+worker answers it, adds them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from bookit_graphql.db import Reads
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+UNREGISTERED = "unregistered"
+UNKNOWN_TYPE = "unknown"  # the document did not parse: no operation type to tell
+SAMPLE_INTERVAL = 1.0  # seconds between a worker's pool samples (multiprocess mode)
+
+# -- the families -----------------------------------------------------------------
+
+# no `_created` series beside each counter (half the lines, and nothing reads them)
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+OPERATIONS = Counter(
+    "bookit_graphql_operations",
+    "GraphQL operations by type, registered name and outcome (success, error, rejected).",
+    ["type", "name", "outcome"],
+)
+DURATION = Histogram(
+    "bookit_graphql_operation_duration_seconds",
+    "GraphQL operations' time from parse to result (a subscription's: its whole life).",
+    ["type", "name", "outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ERRORS = Counter("bookit_graphql_errors", "Errors answered, by extensions.code.", ["code"])
+SUBSCRIPTIONS = Gauge(
+    "bookit_subscriptions_open",
+    "GraphQL operations running over WebSocket (subscriptions).",
+    multiprocess_mode="livesum",
+)
+BOOKING_CONFLICTS = Counter(
+    "bookit_booking_conflicts", "Bookings refused with BOOKING_CONFLICT (the slot was taken)."
+)
+RATE_LIMITED = Counter("bookit_rate_limit_refusals", "Attempts refused with RATE_LIMITED.")
+COMPILED_FALLBACKS = Counter(
+    "bookit_compiled_fallbacks",
+    "Reads of a root field resolved field by field because the compiler did not know "
+    "a selected field (compiled.py).",
+    ["field"],
+)
+# The integrations issue (webhooks, email notifications) fills these two; they are
+# declared now so that dashboards and alerts can be written against them.
+WEBHOOK_DELIVERIES = Counter(
+    "bookit_webhook_deliveries", "Webhook deliveries by outcome.", ["outcome"]
+)
+EMAIL_DELIVERIES = Counter(
+    "bookit_email_deliveries", "Email notification deliveries by outcome.", ["outcome"]
+)
+DELIVERY_OUTCOMES = ("delivered", "failed")
+for _family in (WEBHOOK_DELIVERIES, EMAIL_DELIVERIES):
+    for _outcome in DELIVERY_OUTCOMES:
+        _family.labels(outcome=_outcome)  # present, at zero, before the first delivery
+
+# Database pools, sampled when scraped (and every SAMPLE_INTERVAL in a worker of several).
+POOL_CONNECTIONS = Gauge(
+    "bookit_db_pool_connections",
+    "Connections of a pool (orm: SQLAlchemy's; reads: compiled reads') by state.",
+    ["pool", "state"],
+    multiprocess_mode="livesum",
+)
+POOL_MAX = Gauge(
+    "bookit_db_pool_max_connections",
+    "The most connections a pool may open.",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+POOL_WAITING = Gauge(
+    "bookit_db_pool_waiting",
+    "Requests waiting for a connection of the reads pool.",
+    ["pool"],
+    multiprocess_mode="livesum",
+)
+
+
+# -- operation names: a bounded set ----------------------------------------------
+
+
+def _shipped_names() -> frozenset[str]:
+    text = resources.files("bookit_graphql").joinpath("operation_names.txt").read_text()
+    lines = (line.strip() for line in text.splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+class OperationNames:
+    """The operation names that may be a label; any other name is `unregistered`.
+
+    The contract's operations come with the package (operation_names.txt); a
+    registry of trusted documents adds its documents' names with `register`.
+    The set only grows from the server's own data, never from a request.
+    """
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._names = set(names)
+
+    def register(self, names: Iterable[str]) -> None:
+        self._names.update(names)
+
+    def label(self, name: str | None) -> str:
+        return name if name is not None and name in self._names else UNREGISTERED
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
+NAMES = OperationNames(_shipped_names())
+
+# -- counting -----------------------------------------------------------------------
+
+# (type, name, outcome) -> the two children: labels() costs a lock and a lookup each
+# time, and this set is bounded (4 types x registered names x 3 outcomes).
+_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def observe_operation(operation_type: str, name: str | None, outcome: str, seconds: float) -> None:
+    """One GraphQL operation done: its count and its duration."""
+    key = (operation_type, NAMES.label(name), outcome)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (OPERATIONS.labels(*key), DURATION.labels(*key))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def count_errors(codes: Iterable[str]) -> None:
+    """Errors answered (their contract codes), with the codes that have a family of their own."""
+    for code in codes:
+        ERRORS.labels(code).inc()
+        if code == "BOOKING_CONFLICT":
+            BOOKING_CONFLICTS.inc()
+        elif code == "RATE_LIMITED":
+            RATE_LIMITED.inc()
+
+
+@contextlib.contextmanager
+def open_subscription() -> Iterator[None]:
+    SUBSCRIPTIONS.inc()
+    try:
+        yield
+    finally:
+        SUBSCRIPTIONS.dec()
+
+
+# -- pools, read when scraped -----------------------------------------------------
+
+
+class Pools:
+    """The use of one app's two pools, written into the pool gauges."""
+
+    def __init__(self, engine: AsyncEngine, reads: Reads) -> None:
+        self.engine, self.reads = engine, reads
+
+    def sample(self) -> None:
+        pool: Any = self.engine.pool  # a QueuePool: size(), checkedout(), checkedin()
+        POOL_CONNECTIONS.labels("orm", "in_use").set(pool.checkedout())
+        POOL_CONNECTIONS.labels("orm", "idle").set(pool.checkedin())
+        POOL_MAX.labels("orm").set(pool.size() + max(0, getattr(pool, "_max_overflow", 0)))
+        stats = self.reads.pool.get_stats()
+        size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        POOL_CONNECTIONS.labels("reads", "in_use").set(size - idle)
+        POOL_CONNECTIONS.labels("reads", "idle").set(idle)
+        POOL_MAX.labels("reads").set(self.reads.pool.max_size)
+        POOL_WAITING.labels("reads").set(stats.get("requests_waiting", 0))
+
+
+def multiprocess_mode() -> bool:
+    return MULTIPROC_DIR in os.environ
+
+
+class Scrape:
+    """What a scrape answers: this process's metrics, or in multiprocess mode every
+    worker's, taken after this process's pools have been sampled."""
+
+    def __init__(self, pools: Pools | None = None) -> None:
+        self.pools = pools
+        if multiprocess_mode():
+            self.source = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.source)  # type: ignore[no-untyped-call]
+        else:
+            self.source = REGISTRY
+
+    def collect(self) -> Iterable[Metric]:
+        if self.pools is not None:
+            self.pools.sample()
+        yield from self.source.collect()
+
+
+def endpoint(scraped: Collector) -> Callable[[Request], Awaitable[Response]]:
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(scraped), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
+
+
+async def sample_forever(pools: Pools) -> None:
+    """A worker's pool use, written to its files for the scrapes that another worker answers."""
+    while True:
+        pools.sample()
+        await asyncio.sleep(SAMPLE_INTERVAL)
+
+
+def process_exited() -> None:
+    """Drop this worker's live gauges (open subscriptions, pools) from the sums."""
+    if multiprocess_mode():
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def fresh_multiprocess_dir(data_dir: Path) -> Path:
+    """An empty folder for this server's workers' metric files, under the data folder.
+
+    One per server process (a second `bookit serve` on the same folder keeps its
+    own); the folders of servers that are gone are removed.
+    """
+    parent = data_dir / "metrics"
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.iterdir():
+        if old.name.isdigit() and not _alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = parent / str(os.getpid())
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def serve_port(host: str, port: int, scraped: Collector) -> None:
+    """GET /metrics on a port of its own (a thread of this process)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host, registry=scraped)
