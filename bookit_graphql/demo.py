@@ -583,12 +583,15 @@ async def _copy_all(
     await _copy(
         connection,
         Booking.__tablename__,
-        "id service_id user_id starts_at ends_at status created_at updated_at",
+        "id service_id user_id starts_at ends_at busy_starts_at busy_ends_at status "
+        "created_at updated_at",
         (
             (
                 b.id,
                 b.service_id,
                 b.user_id,
+                b.starts_at,
+                b.ends_at,
                 b.starts_at,
                 b.ends_at,
                 b.status.value,
