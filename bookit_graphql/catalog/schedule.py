@@ -179,7 +179,8 @@ class Rules:
 
     def refusal(self, starts: datetime, ends: datetime, *, now: datetime) -> Reason | None:
         """Why a booking of [starts, ends) may not be made now, or None if it may."""
-        return _refusal(self, self.openings(starts, ends), starts, ends, now)
+        openings = self.openings(starts, ends)
+        return _refusal(self, openings, [o.starts for o in openings], starts, ends, now)
 
     def slots(
         self,
@@ -203,6 +204,7 @@ class Rules:
         if last <= first:
             return []
         openings = self.openings(first, last)
+        opening_starts = [o.starts for o in openings]
         candidates: Iterable[datetime]
         if self.hours:
             candidates = self._local_grid(openings, step)
@@ -214,7 +216,7 @@ class Rules:
             ends = starts + duration
             if starts < first or ends > last:
                 continue
-            if _refusal(self, openings, starts, ends, now) is None:
+            if _refusal(self, openings, opening_starts, starts, ends, now) is None:
                 found.append(starts)
         return found
 
@@ -266,10 +268,15 @@ class Rules:
 
 
 def _refusal(
-    rules: Rules, openings: Sequence[Opening], starts: datetime, ends: datetime, now: datetime
+    rules: Rules,
+    openings: Sequence[Opening],
+    opening_starts: Sequence[datetime],
+    starts: datetime,
+    ends: datetime,
+    now: datetime,
 ) -> Reason | None:
     """The rules' verdict on [starts, ends) given the openings around it (by start)."""
-    i = bisect.bisect_right([o.starts for o in openings], starts) - 1
+    i = bisect.bisect_right(opening_starts, starts) - 1
     if i < 0 or ends > openings[i].ends:
         return Reason.CLOSED
     if starts <= now or starts < now + rules.notice:
