@@ -452,6 +452,14 @@ class Compiler:
             column = sql.table_column(declaration.column)
             row = f"json_populate_record(NULL::{declaration.table}, {t}.{column.name}::json)"
             return f"(SELECT {json} FROM {row} {r})"
+        if isinstance(declaration, sql.JsonListOf):
+            e = self._alias()
+            json = self._object(self.type_of(field), e, nodes)
+            column = sql.table_column(declaration.column)
+            items = f"jsonb_array_elements({t}.{column.name}) WITH ORDINALITY {e}(v, n)"
+            return f"(SELECT coalesce(json_agg({json} ORDER BY {e}.n), '[]') FROM {items})"
+        if isinstance(declaration, sql.KeyOf):
+            return f"({t}.v -> {_literal(declaration.key)})"  # in its output form already
         if isinstance(declaration, sql.RelatedOf):
             r = self._alias()
             json = self._object(self.type_of(field), r, nodes)

@@ -27,9 +27,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
 
 from bookit_graphql.bookings.models import Booking, BookingStatus
 from bookit_graphql.catalog.models import Service
+from bookit_graphql.catalog.schedule import Rules
 from bookit_graphql.db import Base
 from bookit_graphql.models import load_all
 from bookit_graphql.permissions import Role
@@ -45,7 +47,6 @@ MAX_SCALE = 10.0
 # The data set at scale 1.
 USERS, SERVICES, BOOKINGS, REVIEWS = 1_000, 200, 20_000, 8_000
 PAST_DAYS, FUTURE_DAYS = 180, 60
-OPENS, CLOSES = 8 * 60, 20 * 60  # opening hours, minutes after midnight UTC
 
 # Popularity spread of services and activity of users; the clip keeps every
 # service's bookings well inside the slots its timeline has.
@@ -110,6 +111,15 @@ class ServiceRow:
     created_at: datetime
     quality: float  # the mean rating its reviews lean to (not stored)
     popularity: float  # its share of the bookings (not stored)
+    # its booking rules, under the column names of services (see Schedule)
+    time_zone: str = "UTC"
+    weekly_hours: tuple[dict[str, str], ...] = ()
+    closures: tuple[dict[str, str | None], ...] = ()
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    min_notice_minutes: int = 0
+    max_advance_days: int = 365
+    capacity: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +132,8 @@ class BookingRow:
     status: BookingStatus
     created_at: datetime
     updated_at: datetime
+    busy_starts_at: datetime
+    busy_ends_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +238,8 @@ def _ascii(name: str) -> str:
 
 def _services(rng: random.Random, count: int, anchor: datetime) -> list[ServiceRow]:
     combos = [
-        (offer, provider)
-        for providers, offers in CATALOGUE
+        (offer, provider, trade)
+        for trade, (providers, offers) in enumerate(CATALOGUE)
         for offer in offers
         for provider in providers
     ]
@@ -235,7 +247,7 @@ def _services(rng: random.Random, count: int, anchor: datetime) -> list[ServiceR
     inactive = set(rng.sample(range(count), max(1, count // 25) if count >= 5 else 0))
     rows = []
     for index in range(count):
-        offer, provider = combos[index % len(combos)]
+        offer, provider, trade = combos[index % len(combos)]
         branch, _ = divmod(index, len(combos))
         title = f"{offer.name} at {provider}"
         if branch:  # more services than combinations: another branch of the same business
@@ -253,9 +265,92 @@ def _services(rng: random.Random, count: int, anchor: datetime) -> list[ServiceR
                 _before(rng, anchor, timedelta(days=230), timedelta(days=1000)),
                 quality=rng.uniform(3.6, 5.0),
                 popularity=min(POPULARITY[1], max(POPULARITY[0], rng.lognormvariate(0, 0.6))),
+                **SCHEDULES[trade % len(SCHEDULES)].rules(anchor),
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How a kind of business takes bookings."""
+
+    time_zone: str
+    days: str  # first letters of its open weekdays, Monday first: "-TWTFS-"
+    hours: tuple[tuple[str, str], ...]
+    holidays: tuple[tuple[int, int, str], ...]  # month, day, name: closed every year
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    min_notice_minutes: int = 0
+    capacity: int = 1
+
+    def rules(self, anchor: datetime) -> dict[str, Any]:
+        weekly = tuple(
+            {"day": day, "opens": opens, "closes": closes}
+            for day, letter in zip(WEEKDAY_NAMES, self.days, strict=True)
+            if letter != "-"
+            for opens, closes in self.hours
+        )
+        closures = tuple(
+            {"date": date(year, month, day).isoformat(), "reason": name}
+            for year in (anchor.year - 1, anchor.year, anchor.year + 1)
+            for month, day, name in self.holidays
+        )
+        return {
+            "time_zone": self.time_zone,
+            "weekly_hours": weekly,
+            "closures": closures,
+            "buffer_before_minutes": self.buffer_before_minutes,
+            "buffer_after_minutes": self.buffer_after_minutes,
+            "min_notice_minutes": self.min_notice_minutes,
+            "capacity": self.capacity,
+        }
+
+
+WEEKDAY_NAMES = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+GERMAN_HOLIDAYS = (
+    (1, 1, "Neujahr"),
+    (5, 1, "Tag der Arbeit"),
+    (10, 3, "Tag der Deutschen Einheit"),
+    (12, 24, "Heiligabend"),
+    (12, 25, "1. Weihnachtstag"),
+    (12, 26, "2. Weihnachtstag"),
+    (12, 31, "Silvester"),
+)
+US_HOLIDAYS = (
+    (1, 1, "New Year's Day"),
+    (7, 4, "Independence Day"),
+    (11, 11, "Veterans Day"),
+    (12, 25, "Christmas Day"),
+)
+UK_HOLIDAYS = ((1, 1, "New Year's Day"), (12, 25, "Christmas Day"), (12, 26, "Boxing Day"))
+
+# One per trade of TRADES, in its order.
+SCHEDULES = (
+    # salons: Tuesday to Saturday with a lunch break, a little clean-up between clients
+    Schedule("Europe/Berlin", "-TWTFS-", (("09:00", "13:00"), ("14:00", "18:00")),
+             GERMAN_HOLIDAYS, buffer_after_minutes=10, min_notice_minutes=60),
+    # spas: every day but Sunday, time to turn the room round
+    Schedule("Europe/Berlin", "MTWTFS-", (("10:00", "20:00"),), GERMAN_HOLIDAYS,
+             buffer_after_minutes=15, min_notice_minutes=120),
+    # clinics: Monday to Friday in New York, a lunch hour, notes written after each patient
+    Schedule("America/New_York", "MTWTF--", (("08:00", "12:00"), ("13:00", "17:00")),
+             US_HOLIDAYS, buffer_before_minutes=5, buffer_after_minutes=10,
+             min_notice_minutes=240),
+    # gyms: group classes of 12, early to late
+    Schedule("Europe/Berlin", "MTWTFSS", (("07:00", "21:00"),), GERMAN_HOLIDAYS, capacity=12),
+    # schools: classes of 12, afternoons and Saturdays
+    Schedule("America/New_York", "MTWTFS-", (("12:00", "20:00"),), US_HOLIDAYS, capacity=12),
+    # home services: travel time on both sides
+    Schedule("America/Chicago", "MTWTF--", (("08:00", "18:00"),), US_HOLIDAYS,
+             buffer_before_minutes=30, buffer_after_minutes=30, min_notice_minutes=1440),
+    # consultants: office hours in London
+    Schedule("Europe/London", "MTWTF--", (("09:00", "12:30"), ("13:30", "17:30")),
+             UK_HOLIDAYS, buffer_after_minutes=15),
+    # pet care: a rinse of the table after each animal
+    Schedule("Europe/Berlin", "MTWTFS-", (("08:00", "18:00"),), GERMAN_HOLIDAYS,
+             buffer_after_minutes=15),
+)  # fmt: skip
 
 
 def _price(rng: random.Random, hourly: tuple[int, int], minutes: int) -> Decimal:
@@ -275,39 +370,30 @@ def _bookings(
     services: Sequence[ServiceRow],
     anchor: datetime,
 ) -> list[BookingRow]:
-    """Per service, distinct slots of an opening-hours grid: no two bookings ever overlap.
+    """Per service, seats of the slots its rules offer, its buffers kept between them.
 
-    Today is left out, so a booking is either over or yet to come whenever the
-    command runs; inactive services have history only.
+    Each service's grid steps by its duration and buffers, so no two bookings'
+    busy times overlap; a class takes up to its capacity in one slot. Today is
+    left out, so a booking is either over or yet to come whenever the command
+    runs; inactive services have history only.
     """
-    past = _open_days(anchor, range(-PAST_DAYS, 0))
-    future = _open_days(anchor, range(1, FUTURE_DAYS + 1))
-
     customers = [user for user in users if user.role is Role.USER]
     activity = [
         DEMO_USER_WEIGHT if user.email == USER_EMAIL else rng.lognormvariate(0, 0.7)
         for user in customers
     ]
     cumulative = list(itertools.accumulate(activity))
-
-    def days_of(service: ServiceRow) -> list[datetime]:
-        return past + future if service.is_active else past
-
-    def per_day(service: ServiceRow) -> int:
-        return (CLOSES - OPENS) // service.duration_minutes
-
+    seats = [_seats(service, anchor) for service in services]
     shares = _allocate(
         count,
         [service.popularity for service in services],
-        [len(days_of(service)) * per_day(service) for service in services],
+        [len(positions) for positions in seats],
     )
     rows = []
-    for service, share in zip(services, shares, strict=True):
-        days, slots = days_of(service), per_day(service)
+    for service, share, positions in zip(services, shares, seats, strict=True):
         length = timedelta(minutes=service.duration_minutes)
-        for index in sorted(rng.sample(range(len(days) * slots), share)):
-            day, slot = divmod(index, slots)
-            starts = days[day] + timedelta(minutes=OPENS) + slot * length
+        for index in sorted(rng.sample(range(len(positions)), share)):
+            starts = positions[index]
             status = _status(rng, over=starts < anchor)
             created = min(
                 _before(rng, starts, timedelta(hours=2), timedelta(days=30)),
@@ -322,6 +408,7 @@ def _bookings(
             else:
                 updated = _between(rng, created, min(starts, anchor))
             user = rng.choices(customers, cum_weights=cumulative)[0]
+            busy = Rules.of(service).busy(starts, starts + length)
             rows.append(
                 BookingRow(
                     _uuid(rng),
@@ -332,14 +419,27 @@ def _bookings(
                     status,
                     created,
                     updated,
+                    *busy,
                 )
             )
     return rows
 
 
-def _open_days(anchor: datetime, offsets: range) -> list[datetime]:
-    days = (anchor + timedelta(days=offset) for offset in offsets)
-    return [day for day in days if day.weekday() != 6]  # closed on Sundays
+def _seats(service: ServiceRow, anchor: datetime) -> list[datetime]:
+    """Start times of the service's bookable seats: each slot once per seat, by time."""
+    rules = Rules.of(service)
+    length = timedelta(minutes=service.duration_minutes)
+    step = length + rules.buffer_before + rules.buffer_after
+    windows = [(anchor - timedelta(days=PAST_DAYS), anchor)]
+    if service.is_active:
+        windows.append((anchor + timedelta(days=1), anchor + timedelta(days=FUTURE_DAYS + 1)))
+    found = []
+    for start, end in windows:
+        # as the rules judged each booking when it was made: some time before it
+        now = start - timedelta(minutes=rules.notice // timedelta(minutes=1) + 1)
+        for starts in rules.slots(start, end, duration=length, step=step, now=now):
+            found += [starts] * rules.capacity
+    return found
 
 
 def _status(rng: random.Random, *, over: bool) -> BookingStatus:
@@ -557,8 +657,21 @@ async def _copy_all(
         updated_at=updated,
     )
     await _copy(connection, Service, data.services, updated_at=updated)
-    await _copy(connection, Booking, data.bookings)
+    capacities = {s.id: s.capacity for s in data.services}
+    # a booking of a one-seat service is under the exclusion constraint
+    await _copy(
+        connection, Booking, data.bookings, exclusive=lambda b: capacities[b.service_id] == 1
+    )
     await _copy(connection, Review, data.reviews, updated_at=updated)
+
+
+def _plain(value: object) -> object:
+    """A row's value as COPY takes it: an enum by its value, a list or dict as JSON."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list | dict | tuple):
+        return Jsonb(list(value) if isinstance(value, tuple) else value)
+    return value
 
 
 async def _copy(
@@ -585,9 +698,7 @@ async def _copy(
             values = [
                 computed[name](row) if name in computed else getattr(row, name) for name in columns
             ]
-            await copy.write_row(
-                [value.value if isinstance(value, enum.Enum) else value for value in values]
-            )
+            await copy.write_row([_plain(value) for value in values])
 
 
 def summary(result: Result, *, graphiql: str) -> str:

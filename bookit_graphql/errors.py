@@ -8,6 +8,7 @@
     ├── BadUserInput                 BAD_USER_INPUT (extensions.field)
     │   └── UnsupportedMediaType     BAD_USER_INPUT, and HTTP 415 (a POST that is not JSON)
     ├── BookingConflict              BOOKING_CONFLICT (extensions.conflictingRange)
+    ├── SlotUnavailable              SLOT_UNAVAILABLE (extensions.reason)
     ├── InvalidState                 INVALID_STATE
     ├── AlreadyExists                ALREADY_EXISTS
     ├── RateLimited                  RATE_LIMITED (extensions.retryAfter; HTTP 429, Retry-After)
@@ -79,6 +80,20 @@ class UnsupportedMediaType(BadUserInput):
 class BookingConflict(BookItError):
     code = "BOOKING_CONFLICT"
     message = "The time overlaps another booking of this service."
+
+
+class SlotUnavailable(BookItError):
+    """The service takes no booking at that time: `reason` is CLOSED, TOO_SOON or TOO_FAR."""
+
+    code = "SLOT_UNAVAILABLE"
+    messages: ClassVar[dict[str, str]] = {
+        "CLOSED": "The service is closed then (its hours, in its time zone, or a closure).",
+        "TOO_SOON": "That is sooner than the service's minimum notice.",
+        "TOO_FAR": "That is further ahead than the service takes bookings.",
+    }
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self.messages[reason], reason=reason)
 
 
 class InvalidState(BookItError):

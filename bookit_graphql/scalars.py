@@ -1,11 +1,12 @@
-"""The contract's scalars: DateTime (offset required, UTC out), Decimal money, ids."""
+"""The contract's scalars: DateTime (offset required, UTC out), Decimal money, Date and
+LocalTime (a service's local calendar), ids."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NewType
 
 import strawberry
 
@@ -78,11 +79,81 @@ Money = strawberry.scalar(
     parse_value=_parse_decimal,
 )
 
-SCALAR_MAP: dict[object, Any] = {datetime: DateTime, Decimal: Money}
+
+def _parse_date(value: Any) -> date:
+    if not isinstance(value, str):
+        raise BadUserInput('A Date is a string such as "2027-03-28".')
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise BadUserInput(f"{value!r} is not a date such as 2027-03-28.") from error
+
+
+def _serialize_date(value: date | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def date_sql(expression: str) -> str:
+    """_serialize_date in SQL, of a date."""
+    return f"to_char({expression}, 'YYYY-MM-DD')"
+
+
+Date = strawberry.scalar(
+    name="Date",
+    description='A calendar date, local to a service\'s time zone: "2027-03-28".',
+    serialize=_serialize_date,
+    parse_value=_parse_date,
+)
+
+# "HH:MM", as catalog.schedule reads it; its rules say where "24:00" may be.
+LocalTime = NewType("LocalTime", str)
+
+LocalTimeScalar = strawberry.scalar(
+    name="LocalTime",
+    description='Wall-clock time in a service\'s time zone, "HH:MM" from "00:00" to "24:00" '
+    '("24:00" only as a closing time).',
+    serialize=lambda value: _parse_local_time(value),
+    parse_value=lambda value: _parse_local_time(value),
+)
+
+
+def _parse_local_time(value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadUserInput('A LocalTime is a string such as "09:00".')
+    hours, sep, minutes = value.partition(":")
+    if not (
+        sep
+        and len(hours) == len(minutes) == 2
+        and (hours + minutes).isdigit()
+        and int(minutes) < 60
+        and (int(hours) < 24 or value == "24:00")
+    ):
+        raise BadUserInput(f"{value!r} is not a local time from 00:00 to 24:00.")
+    return value
+
+
+def local_time_sql(expression: str) -> str:
+    """The LocalTime of a `time` column in SQL."""
+    return f"to_char({expression}, 'HH24:MI')"
+
+
+SCALAR_MAP: dict[object, Any] = {
+    datetime: DateTime,
+    Decimal: Money,
+    date: Date,
+    LocalTime: LocalTimeScalar,
+}
 
 # How the compiled reads (compiled.py) write each scalar whose JSON is not
 # PostgreSQL's own, by GraphQL name: beside each scalar's Python serializer.
-SQL_FORMATS = {"DateTime": datetime_sql, "Decimal": money_sql}
+SQL_FORMATS = {
+    "DateTime": datetime_sql,
+    "Decimal": money_sql,
+    "Date": date_sql,
+    "LocalTime": local_time_sql,
+}
 
 
 def parse_id(value: str) -> uuid.UUID | None:

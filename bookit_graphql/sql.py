@@ -16,6 +16,8 @@ hints), and two readers use the one declaration:
     related(col, "t.c")  the row of table t whose c is col       RowsByColumn loader
     children("t.c", ...) a page of t's rows whose c is this row's PagesByColumn loader
     snapshot(col, table) a row of `table` kept as JSON in col    the JSON, read back
+    json_list(col)       a list of objects kept as a JSON array  the JSON, as it is
+    key("name")          a key of such an object                 the object's item
     cursor(col)          an opaque cursor of the column          encode_cursor
 
 Other domains' tables are named by string ("reviews.service_id"), resolved
@@ -126,6 +128,16 @@ class SnapshotOf(Declared):
     table: str  # the table whose row it holds
 
 
+@dataclass(frozen=True, eq=False)
+class JsonListOf(Declared):
+    column: Any  # a JSON column of the row: an array of objects whose fields are `key`s
+
+
+@dataclass(frozen=True, eq=False)
+class KeyOf(Declared):
+    key: str  # the key of the JSON object that holds the field, already in its output form
+
+
 @dataclass(eq=False)
 class RelatedOf(Declared):
     """The one row of `target`'s table whose `target` equals this row's `source`."""
@@ -214,6 +226,27 @@ def snapshot(json_column: Any, table: str, **field: Any) -> Any:
     return strawberry.field(
         resolver=resolve, metadata={KEY: SnapshotOf(json_column, table)}, **field
     )
+
+
+def json_list(json_column: Any, **field: Any) -> Any:
+    """A list of objects that the JSON column `json_column` keeps as an array, each in its
+    response shape: the object type's fields are `key`s, and the JSON holds their values
+    as the GraphQL scalars and enums write them."""
+    name = json_column.key
+
+    def resolve(root: Any) -> Any:
+        return getattr(root, name)
+
+    return strawberry.field(resolver=resolve, metadata={KEY: JsonListOf(json_column)}, **field)
+
+
+def key(name: str, **field: Any) -> Any:
+    """A field of an object kept in JSON (see json_list): the value of its key `name`."""
+
+    def resolve(root: Any) -> Any:
+        return root.get(name)
+
+    return strawberry.field(resolver=resolve, metadata={KEY: KeyOf(name)}, **field)
 
 
 def related(

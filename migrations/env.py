@@ -16,7 +16,7 @@ target_metadata = Base.metadata
 
 # Indexes the models cannot describe (an expression with an operator class);
 # the migrations keep them, and autogenerate must not propose to drop them.
-HAND_MADE_INDEXES = {"ix_services_search_trgm"}
+HAND_MADE_INDEXES = {"ix_services_search_trgm", "ix_bookings_service_id_busy"}
 
 
 def include_object(

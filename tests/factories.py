@@ -85,11 +85,15 @@ class Rows:
         """
         if starts_at is None:
             starts_at = LONG_AGO + timedelta(hours=next(self._hours))
+        if ends_at is None:
+            ends_at = starts_at + timedelta(hours=1)
+        # without buffers unless told: the time it keeps is its own
+        fields = {"busy_starts_at": starts_at, "busy_ends_at": ends_at, **fields}
         row = bookings.Booking(
             service_id=uuid.UUID(str(service_id)),
             user_id=uuid.UUID(str(user_id)),
             starts_at=starts_at,
-            ends_at=starts_at + timedelta(hours=1) if ends_at is None else ends_at,
+            ends_at=ends_at,
             status=status,
             **fields,
         )

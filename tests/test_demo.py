@@ -7,7 +7,8 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import bcrypt
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 
 from bookit_graphql import demo
+from bookit_graphql.catalog.schedule import Rules
 from bookit_graphql.cli import parser
 from bookit_graphql.config import Settings
 from bookit_graphql.db import create_engine, create_session_factory, migrate
@@ -104,15 +106,63 @@ async def test_one_seed_gives_the_same_rows_ids_included(
     assert ids.isdisjoint(row.id for row in demo.generate(SEED + 1, SCALE, TODAY).bookings)
 
 
-async def test_no_two_active_bookings_of_a_service_overlap(loaded: Loaded) -> None:
-    overlapping = await scalar(
+async def test_no_service_has_more_active_bookings_at_once_than_seats(loaded: Loaded) -> None:
+    # the most bookings keeping one moment busy (buffers included) is reached at
+    # some booking's busy start
+    overfull = await scalar(
         loaded.url,
-        "SELECT count(*) FROM bookings a JOIN bookings b"
-        " ON a.service_id = b.service_id AND a.id < b.id"
-        " AND tstzrange(a.starts_at, a.ends_at, '[)') && tstzrange(b.starts_at, b.ends_at, '[)')"
-        " WHERE a.status <> 'CANCELLED' AND b.status <> 'CANCELLED'",
+        "SELECT count(*) FROM bookings a JOIN services s ON s.id = a.service_id"
+        " WHERE a.status <> 'CANCELLED' AND s.capacity < (SELECT count(*) FROM bookings b"
+        "  WHERE b.service_id = a.service_id AND b.status <> 'CANCELLED'"
+        "  AND tstzrange(b.busy_starts_at, b.busy_ends_at, '[)') @> a.busy_starts_at)",
     )
-    assert overlapping == 0
+    assert overfull == 0
+    # and the classes do fill some slots with several people
+    shared = await scalar(
+        loaded.url,
+        "SELECT count(*) FROM (SELECT service_id, starts_at FROM bookings"
+        " WHERE status <> 'CANCELLED' GROUP BY 1, 2 HAVING count(*) > 1) x",
+    )
+    assert shared > 0
+
+
+async def test_every_booking_keeps_the_rules_of_its_service(loaded: Loaded) -> None:
+    rows = await fetch(
+        loaded.url,
+        "SELECT s.time_zone, s.weekly_hours, s.closures, s.buffer_before_minutes,"
+        " s.buffer_after_minutes, s.min_notice_minutes, s.max_advance_days, s.capacity,"
+        " b.starts_at, b.ends_at, b.busy_starts_at, b.busy_ends_at, b.exclusive"
+        " FROM bookings b JOIN services s ON s.id = b.service_id",
+    )
+    zones = set()
+    for row in rows:
+        service = SimpleNamespace(**dict(zip(RULE_COLUMNS, row[:8], strict=True)))
+        zones.add(service.time_zone)
+        rules = Rules.of(service)
+        starts, ends, busy_starts, busy_ends, exclusive = row[8:]
+        # judged as when it was made, a little before its notice ran out
+        made = starts - rules.notice - timedelta(minutes=1)
+        assert rules.refusal(starts, ends, now=made) is None, row
+        assert (busy_starts, busy_ends) == rules.busy(starts, ends)
+        assert exclusive == (rules.capacity == 1)
+    assert {"Europe/Berlin", "America/New_York"} <= zones
+    salons = await fetch(
+        loaded.url,
+        "SELECT weekly_hours, closures FROM services WHERE title LIKE '%haircut%' LIMIT 1",
+    )
+    hours, closures = salons[0]
+    assert {h["day"] for h in hours} == {"TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"}
+    assert [(h["opens"], h["closes"]) for h in hours][:2] == [
+        ("09:00", "13:00"),
+        ("14:00", "18:00"),
+    ]
+    assert any(c["date"].endswith("-12-25") for c in closures)
+
+
+RULE_COLUMNS = (
+    "time_zone weekly_hours closures buffer_before_minutes buffer_after_minutes"
+    " min_notice_minutes max_advance_days capacity"
+).split()
 
 
 async def test_statuses_fit_the_time_and_the_service(loaded: Loaded) -> None:

@@ -132,6 +132,25 @@ def date_times() -> st.SearchStrategy[str]:
     )
 
 
+def dates() -> st.SearchStrategy[str]:
+    """Local dates mostly, and near misses."""
+    return weighted(
+        (4, st.dates().map(str)),
+        (1, st.sampled_from(["2027-02-30", "2027-3-28", "9999-12-31", "0001-01-01", "today"])),
+        (1, st.text(max_size=12)),
+    )
+
+
+def local_times() -> st.SearchStrategy[str]:
+    """Wall-clock times mostly ("24:00" too), and near misses."""
+    minutes = st.integers(min_value=0, max_value=24 * 60)
+    return weighted(
+        (4, minutes.map(lambda m: f"{m // 60:02d}:{m % 60:02d}")),
+        (1, st.sampled_from(["9:00", "24:01", "12:60", "-01:00", "noon"])),
+        (1, st.text(max_size=6)),
+    )
+
+
 def decimals() -> st.SearchStrategy[str]:
     return st.one_of(
         st.decimals(min_value=0, max_value=10_000, places=2).map(str),
@@ -220,6 +239,8 @@ def input_values(
             "Boolean": st.booleans(),
             "DateTime": date_times(),
             "Decimal": decimals(),
+            "Date": dates(),
+            "LocalTime": local_times(),
         }[named.name]
     # mostly plausible, so that whole operations get past the types into the services
     return weighted((8, plausible), (1, json_values()), (1 if nullable else 0, st.none()))
@@ -293,6 +314,8 @@ def probes(ids: st.SearchStrategy[str]) -> dict[str, st.SearchStrategy[Probe]]:
         "Int": st.one_of(st.integers(0, 60), st.integers(0, 60), st.integers()).map(nodes.Int),
         "ID": ids.map(nodes.String),
         "DateTime": st.one_of(date_times().map(nodes.String), st.integers().map(nodes.Int)),
+        "Date": st.one_of(dates().map(nodes.String), st.integers().map(nodes.Int)),
+        "LocalTime": st.one_of(local_times().map(nodes.String), st.integers().map(nodes.Int)),
         "Decimal": st.one_of(
             decimals().map(nodes.String),
             st.integers().map(nodes.Int),

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,12 +42,18 @@ class Booking(Base):
         # An empty range overlaps nothing: without this a zero-length booking
         # would slip past the exclusion constraint.
         CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
-        # The rule against double booking: two active bookings of one service
-        # never overlap, whatever races the application has.
+        CheckConstraint(
+            "busy_starts_at <= starts_at AND busy_ends_at >= ends_at", name="busy_covers_booking"
+        ),
+        # The rule against double booking: the busy times (buffers included) of
+        # two active exclusive bookings of one service never overlap, whatever
+        # races the application has. Bookings of a service with several seats
+        # are counted under the service's lock instead (bookings/service.py);
+        # their index, ix_bookings_service_id_busy, is made by migration 0005.
         ExcludeConstraint(
             (text("service_id"), "="),
-            (text("tstzrange(starts_at, ends_at, '[)')"), "&&"),
-            where=text("status <> 'CANCELLED'"),
+            (text("tstzrange(busy_starts_at, busy_ends_at, '[)')"), "&&"),
+            where=text("status <> 'CANCELLED' AND exclusive"),
             using="gist",
             name="ex_bookings_no_overlap",
         ),
@@ -69,6 +76,13 @@ class Booking(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Written with the booking's time, from the rules in force then, so that a
+    # later change of the rules never moves it: the time it keeps from other
+    # bookings (its buffers around it), and whether it keeps it alone (its
+    # service had one seat).
+    busy_starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    busy_ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    exclusive: Mapped[bool] = mapped_column(default=True, server_default=true())
     status: Mapped[BookingStatus] = mapped_column(
         Enum(BookingStatus, name="booking_status"),
         default=BookingStatus.PENDING,

@@ -1,10 +1,21 @@
 """The rules of bookings: who may book, see, move, cancel and delete which booking, and when.
 
-Overlaps are decided by the database, never by a check before the write: the
-exclusion constraint `ex_bookings_no_overlap` refuses a second active booking
-of a service's time (SQLSTATE 23P01). Writers racing for one slot can deadlock
-on that constraint, though (40P01: each waits for the other's uncommitted index
-entry; 8 clients on one slot managed 1.2 inserts/s here), so every write that
+Whether the service takes bookings at a time at all (its hours, closures,
+notice and horizon) is catalog.schedule's to say, the engine that also offers
+availableSlots; it needs the service row only, so it costs no statement.
+
+Overlaps are decided by the database, never by a check before the write. A
+booking keeps its busy time (itself and its service's buffers, as they were
+when it was written). Each write counts, in its own INSERT or UPDATE, the
+active bookings whose busy time meets the new one, and writes nothing if they
+fill the service's capacity; the per-service lock below makes that count
+exact under any concurrency. Bookings of a one-seat service are `exclusive`,
+and for them the exclusion constraint `ex_bookings_no_overlap` refuses an
+overlap (SQLSTATE 23P01) even from a writer that bypasses all this.
+
+Writers racing for one slot can deadlock on that constraint, though (40P01:
+each waits for the other's uncommitted index entry; 8 clients on one slot
+managed 1.2 inserts/s here), so every write that
 puts a time range into the constraint's index first takes a transaction-scoped
 advisory lock on its service (`_lock_timetable`): the writers of one service
 queue instead of deadlocking, and those of different services never wait on
@@ -24,15 +35,35 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bookit_graphql.bookings import events, models
 from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
 from bookit_graphql.catalog.models import Service
-from bookit_graphql.errors import BadUserInput, BookingConflict, Forbidden, InvalidState, NotFound
+from bookit_graphql.catalog.schedule import Rules
+from bookit_graphql.errors import (
+    BadUserInput,
+    BookingConflict,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    SlotUnavailable,
+)
 from bookit_graphql.pagination import Listing
 from bookit_graphql.permissions import Role
 from bookit_graphql.scalars import parse_id
@@ -97,23 +128,33 @@ async def create_booking(
     if service is None:
         raise NotFound("No such service.")
     starts_at, ends_at = _check_times(starts_at, ends_at, duration_minutes=service.duration_minutes)
+    rules = Rules.of(service)
+    busy = _bookable(rules, starts_at, ends_at)
 
     await _lock_timetable(session, service_id)
     for _ in range(WRITE_ATTEMPTS):
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "service_id": service_id,
+            "user_id": actor.id,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "busy_starts_at": busy[0],
+            "busy_ends_at": busy[1],
+            "exclusive": rules.capacity == 1,
+            "status": BookingStatus.PENDING,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+        }
+        columns = models.Booking.__table__.c
+        row = select(
+            *(cast(literal(v, columns[k].type), columns[k].type) for k, v in values.items())
+        )
         booking: models.Booking | None = await session.scalar(
             insert(models.Booking)
-            .values(
-                id=uuid.uuid4(),
-                service_id=service_id,
-                user_id=actor.id,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                status=BookingStatus.PENDING,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-            )
+            .from_select(list(values), row.where(_seats_taken(service_id, busy) < rules.capacity))
             # Without a target it covers both the overlap and the idempotency key;
-            # no row back means one of them said no.
+            # no row back means one of them, or the count of seats, said no.
             .on_conflict_do_nothing()
             .returning(models.Booking)
         )
@@ -127,8 +168,39 @@ async def create_booking(
             )
             if earlier is not None:
                 return earlier
-        await _raise_conflict(session, service_id=service_id, starts_at=starts_at, ends_at=ends_at)
+        await _raise_conflict(session, service_id=service_id, busy=busy)
     raise BookingConflict()
+
+
+def _bookable(rules: Rules, starts_at: datetime, ends_at: datetime) -> tuple[datetime, datetime]:
+    """The busy time of a booking of [starts_at, ends_at) if the rules take it now,
+    else SLOT_UNAVAILABLE with the reason."""
+    reason = rules.refusal(starts_at, ends_at, now=_now())
+    if reason is not None:
+        raise SlotUnavailable(reason)
+    return rules.busy(starts_at, ends_at)
+
+
+def _seats_taken(
+    service_id: uuid.UUID, busy: tuple[datetime, datetime], besides: uuid.UUID | None = None
+) -> Any:
+    """How many active bookings of the service keep time that meets `busy` (a subquery).
+
+    Spelled as the partial GiST index ix_bookings_service_id_busy (a literal status).
+    """
+    other = aliased(models.Booking, name="other")
+    query = select(func.count()).where(
+        other.service_id == service_id,
+        other.status != literal_column("'CANCELLED'"),
+        _busy(other.busy_starts_at, other.busy_ends_at).op("&&")(_busy(*busy)),
+    )
+    if besides is not None:
+        query = query.where(other.id != besides)
+    return query.scalar_subquery()
+
+
+def _busy(starts: Any, ends: Any) -> ColumnElement[Any]:
+    return func.tstzrange(starts, ends, literal_column("'[)'"))
 
 
 def bookings_filter(
@@ -227,6 +299,8 @@ async def update_booking(
     # Read again under the locks: the checks below judge the current state.
     booking = await _find(session, actor=actor, booking_id=booking_id, lock=True)
     new_status, new_start, new_end = booking.status, booking.starts_at, booking.ends_at
+    moved: dict[str, Any] = {}  # a move's busy time and whether it keeps it alone
+    capacity = None  # the seats a move must find
 
     if status is not None:
         if actor.role != Role.ADMIN:
@@ -253,6 +327,12 @@ async def update_booking(
             None if ends_at is None else _utc(ends_at, field="endsAt"),
             duration_minutes=service.duration_minutes,
         )
+        if (new_start, new_end) != (booking.starts_at, booking.ends_at):
+            rules = Rules.of(service)
+            busy = _bookable(rules, new_start, new_end)
+            moved = {"busy_starts_at": busy[0], "busy_ends_at": busy[1]}
+            moved["exclusive"] = rules.capacity == 1
+            capacity = rules.capacity
 
     if (new_status, new_start, new_end) == (booking.status, booking.starts_at, booking.ends_at):
         return booking
@@ -262,25 +342,24 @@ async def update_booking(
             # A savepoint: a refusal by the constraint must leave the transaction
             # usable to find the booking that was in the way.
             async with session.begin_nested():
+                change = update(models.Booking).where(models.Booking.id == booking_id)
+                if capacity is not None:
+                    busy = moved["busy_starts_at"], moved["busy_ends_at"]
+                    change = change.where(_seats_taken(service_id, busy, booking_id) < capacity)
                 updated: models.Booking | None = await session.scalar(
-                    update(models.Booking)
-                    .where(models.Booking.id == booking_id)
-                    .values(status=new_status, starts_at=new_start, ends_at=new_end)
-                    .returning(models.Booking),
+                    change.values(
+                        status=new_status, starts_at=new_start, ends_at=new_end, **moved
+                    ).returning(models.Booking),
                     execution_options={"populate_existing": True},
                 )
         except IntegrityError as error:
             if getattr(error.orig, "sqlstate", None) != EXCLUSION_VIOLATION:
                 raise
-            await _raise_conflict(
-                session,
-                service_id=service_id,
-                starts_at=new_start,
-                ends_at=new_end,
-                besides=booking_id,
-            )
+            updated = None
+        if updated is None:  # locked above, so still there: its seats are taken
+            busy = moved.get("busy_starts_at", new_start), moved.get("busy_ends_at", new_end)
+            await _raise_conflict(session, service_id=service_id, busy=busy, besides=booking_id)
             continue
-        assert updated is not None  # locked above, so still there
         cancelled = new_status == BookingStatus.CANCELLED and was != BookingStatus.CANCELLED
         kind = BookingEventKind.CANCELLED if cancelled else BookingEventKind.UPDATED
         await events.record(session, booking=updated, kind=kind)
@@ -341,24 +420,24 @@ async def _raise_conflict(
     session: AsyncSession,
     *,
     service_id: uuid.UUID,
-    starts_at: datetime,
-    ends_at: datetime,
+    busy: tuple[datetime, datetime],
     besides: uuid.UUID | None = None,
 ) -> None:
-    """BOOKING_CONFLICT naming the busy time; returns if nothing is in the way any more."""
+    """BOOKING_CONFLICT naming the time of the first booking in the way (its own time, not
+    its buffers); returns if nothing is in the way any more."""
     query = select(models.Booking.starts_at, models.Booking.ends_at).where(
         models.Booking.service_id == service_id,
         models.Booking.status != BookingStatus.CANCELLED,
-        models.Booking.starts_at < ends_at,
-        models.Booking.ends_at > starts_at,
+        models.Booking.busy_starts_at < busy[1],
+        models.Booking.busy_ends_at > busy[0],
     )
     if besides is not None:
         query = query.where(models.Booking.id != besides)
-    busy = (await session.execute(query.order_by(models.Booking.starts_at).limit(1))).first()
-    if busy is not None:
+    found = (await session.execute(query.order_by(models.Booking.starts_at).limit(1))).first()
+    if found is not None:
         # the time only: who holds it is none of the caller's business
         raise BookingConflict(
-            conflictingRange={"startsAt": _iso(busy.starts_at), "endsAt": _iso(busy.ends_at)}
+            conflictingRange={"startsAt": _iso(found.starts_at), "endsAt": _iso(found.ends_at)}
         )
 
 

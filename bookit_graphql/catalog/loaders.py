@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    DateTime,
-    Interval,
-    Select,
-    Uuid,
-    bindparam,
-    column,
-    func,
-    literal_column,
-    select,
-    true,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import text
 
+from bookit_graphql.catalog.schedule import Rules
 from bookit_graphql.context import Loader
-from bookit_graphql.db import Base
 
 
 @dataclass(frozen=True)
@@ -35,97 +21,92 @@ class SlotQuery:
     start: datetime
     end: datetime
     step_minutes: int
+    rules: Rules
 
 
-Slot = tuple[datetime, datetime]  # starts, ends
+@dataclass(frozen=True)
+class Slot:
+    starts_at: datetime
+    ends_at: datetime
+    seats_left: int
 
-TIMESTAMPTZ = DateTime(timezone=True)
 
-# The batch's keys as rows, numbered so that each slot finds its key again.
-_keys = (
-    func.unnest(
-        bindparam("service_ids", type_=ARRAY(Uuid)),
-        bindparam("starts", type_=ARRAY(TIMESTAMPTZ)),
-        bindparam("ends", type_=ARRAY(TIMESTAMPTZ)),
-        bindparam("durations", type_=ARRAY(Interval)),
-        bindparam("steps", type_=ARRAY(Interval)),
-    )
-    .table_valued(
-        column("service_id", Uuid),
-        column("window_start", TIMESTAMPTZ),
-        column("window_end", TIMESTAMPTZ),
-        column("duration", Interval),
-        column("step", Interval),
-        with_ordinality="n",
-    )
-    .render_derived(name="q")
+# Each candidate slot (one row per start that the rules allow) with the busy time
+# it would keep; each key's active bookings whose busy time meets its window, as
+# one array: one index probe per key, not one per candidate. Bookings build on
+# the catalogue, so their table is named, not imported; the test is spelled as
+# the partial GiST index ix_bookings_service_id_busy (a literal status).
+FREE_SLOTS = text(
+    """
+    SELECT c.n, c.starts_at, c.capacity - CASE WHEN cardinality(k.booked) = 0 THEN 0 ELSE
+             (SELECT count(*) FROM unnest(k.booked) AS b(busy)
+              WHERE b.busy && tstzrange(c.busy_from, c.busy_until, '[)')) END AS seats
+    FROM unnest(CAST(:key_n AS int[]), CAST(:key_service AS uuid[]),
+                CAST(:key_from AS timestamptz[]), CAST(:key_until AS timestamptz[]))
+         AS w(n, service_id, busy_from, busy_until)
+    CROSS JOIN LATERAL (
+        SELECT coalesce(array_agg(tstzrange(b.busy_starts_at, b.busy_ends_at, '[)')), '{}')
+               AS booked
+        FROM bookings b
+        WHERE b.service_id = w.service_id AND b.status <> 'CANCELLED'
+          AND tstzrange(b.busy_starts_at, b.busy_ends_at, '[)')
+              && tstzrange(w.busy_from, w.busy_until, '[)')
+    ) k
+    JOIN unnest(CAST(:n AS int[]), CAST(:starts AS timestamptz[]),
+                CAST(:busy_from AS timestamptz[]), CAST(:busy_until AS timestamptz[]),
+                CAST(:capacity AS int[]))
+         AS c(n, starts_at, busy_from, busy_until, capacity) ON c.n = w.n
+    """
 )
 
 
-def _range(starts: Any, ends: Any) -> ColumnElement[Any]:
-    return func.tstzrange(starts, ends, literal_column("'[)'"))
-
-
-@functools.cache
-def free_slots() -> Select[Any]:
-    """The free future slots of each key's window (built on first use: bookings build on
-    the catalogue, so their table is named, not imported)."""
-    bookings = Base.metadata.tables["bookings"].c
-    # Each key's booked time in its window, as one multirange: one index probe per
-    # key, instead of one per candidate slot. Spelled as the exclusion constraint
-    # ex_bookings_no_overlap (a literal status, not a parameter), so that its
-    # partial GiST index (service_id, range) answers the probe.
-    booked = (
-        select(
-            func.coalesce(
-                func.range_agg(_range(bookings.starts_at, bookings.ends_at)),
-                func.tstzmultirange(),
-            ).label("ranges")
-        )
-        .where(
-            bookings.service_id == _keys.c.service_id,
-            bookings.status != literal_column("'CANCELLED'"),
-            _range(bookings.starts_at, bookings.ends_at).op("&&")(
-                _range(_keys.c.window_start, _keys.c.window_end)
-            ),
-        )
-        .lateral("booked")
-    )
-    # Intervals of whole minutes are absolute time: a DST switch in the client's
-    # offsets does not bend the grid.
-    starts = (
-        func.generate_series(
-            _keys.c.window_start, _keys.c.window_end - _keys.c.duration, _keys.c.step
-        )
-        .table_valued(column("starts_at", TIMESTAMPTZ))
-        .render_derived(name="slot")
-        .lateral()
-    )
-    ends = starts.c.starts_at + _keys.c.duration
-    return (
-        select(_keys.c.n, starts.c.starts_at, ends.label("ends_at"))
-        .select_from(_keys.join(booked, true()).join(starts, true()))
-        .where(
-            starts.c.starts_at > func.now(),
-            ~booked.c.ranges.bool_op("&&")(_range(starts.c.starts_at, ends)),
-        )
-        .order_by(_keys.c.n, starts.c.starts_at)
-    )
-
-
 class AvailableSlotsLoader(Loader[SlotQuery, list[Slot]]):
-    """Free future slots of each query's window; ranges are half-open, `[)`."""
+    """The bookable slots of each query's window with a seat left; ranges are half-open, `[)`.
+
+    The rules propose the slots (catalog.schedule, the engine that also judges a
+    booking); one statement for the whole batch counts the bookings in the way.
+    """
 
     async def batch_load_fn(self, keys: Sequence[SlotQuery]) -> list[list[Slot]]:
-        params = {
-            "service_ids": [key.service_id for key in keys],
-            "starts": [key.start for key in keys],
-            "ends": [key.end for key in keys],
-            "durations": [timedelta(minutes=key.duration_minutes) for key in keys],
-            "steps": [timedelta(minutes=key.step_minutes) for key in keys],
+        now = datetime.now(UTC)
+        params: dict[str, list[Any]] = {
+            name: []
+            for name in (
+                "key_n key_service key_from key_until n starts busy_from busy_until capacity"
+            ).split()
         }
+        durations = []
+        for n, key in enumerate(keys):
+            duration = timedelta(minutes=key.duration_minutes)
+            durations.append(duration)
+            starts = key.rules.slots(
+                key.start,
+                key.end,
+                duration=duration,
+                step=timedelta(minutes=key.step_minutes),
+                now=now,
+            )
+            if not starts:
+                continue
+            first, last = key.rules.busy(starts[0], starts[-1] + duration)
+            params["key_n"].append(n)
+            params["key_service"].append(key.service_id)
+            params["key_from"].append(first)
+            params["key_until"].append(last)
+            for start in starts:
+                busy = key.rules.busy(start, start + duration)
+                params["n"].append(n)
+                params["starts"].append(start)
+                params["busy_from"].append(busy[0])
+                params["busy_until"].append(busy[1])
+                params["capacity"].append(key.rules.capacity)
         found: list[list[Slot]] = [[] for _ in keys]
+        if not params["n"]:
+            return found
         async with self.session_factory() as session:
-            for n, starts_at, ends_at in await session.execute(free_slots(), params):
-                found[n - 1].append((starts_at, ends_at))
+            for n, starts_at, seats in await session.execute(FREE_SLOTS, params):
+                if seats > 0:
+                    found[n].append(Slot(starts_at, starts_at + durations[n], seats))
+        for slots in found:
+            slots.sort(key=lambda slot: slot.starts_at)
         return found

@@ -15,8 +15,10 @@ from sqlalchemy import (
     Text,
     cast,
     func,
+    text,
     true,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,6 +31,14 @@ class Service(Base):
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint("duration_minutes BETWEEN 5 AND 1440", name="duration_range"),
         CheckConstraint("review_count >= 0 AND rating_total >= 0", name="review_stats"),
+        # the bounds of catalog.schedule, which words the errors
+        CheckConstraint(
+            "buffer_before_minutes BETWEEN 0 AND 240 AND buffer_after_minutes BETWEEN 0 AND 240",
+            name="buffers_range",
+        ),
+        CheckConstraint("min_notice_minutes BETWEEN 0 AND 43200", name="notice_range"),
+        CheckConstraint("max_advance_days BETWEEN 1 AND 1095", name="advance_range"),
+        CheckConstraint("capacity BETWEEN 1 AND 1000", name="capacity_range"),
     )
     __mapper_args__ = {"eager_defaults": True}
 
@@ -42,6 +52,23 @@ class Service(Base):
     # rating needs no aggregate.
     review_count: Mapped[int] = mapped_column(default=0, server_default="0")
     rating_total: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The booking rules (catalog/schedule.py). Hours and closures are lists that
+    # are always read and written whole, kept as JSON in their GraphQL shape:
+    # weekly_hours [{"day": "MONDAY", "opens": "09:00", "closes": "12:00"}] by day
+    # and time, none meaning open around the clock; closures [{"date":
+    # "2027-12-25", "reason": "Christmas"}] by date.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    weekly_hours: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    closures: Mapped[list[dict[str, str | None]]] = mapped_column(
+        JSONB, default=list, server_default=text("'[]'::jsonb")
+    )
+    buffer_before_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
+    buffer_after_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
+    min_notice_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
+    max_advance_days: Mapped[int] = mapped_column(default=365, server_default="365")
+    capacity: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 import psycopg.errors
 from sqlalchemy import (
@@ -28,8 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 from strawberry.types.unset import UNSET, UnsetType
 
+from bookit_graphql.catalog import schedule
 from bookit_graphql.catalog.loaders import SlotQuery
 from bookit_graphql.catalog.models import Service
+from bookit_graphql.catalog.schedule import Rules, Weekday
 from bookit_graphql.db import contains_pattern
 from bookit_graphql.errors import BadUserInput, NotFound
 from bookit_graphql.pagination import Listing
@@ -148,8 +151,15 @@ def slot_count(arguments: Mapping[str, object]) -> int:
     return int(window / timedelta(minutes=step)) + 1
 
 
-def slot_query(service: Service, *, start: datetime, end: datetime, step_minutes: int) -> SlotQuery:
-    """The checked key under which AvailableSlotsLoader finds the service's free slots."""
+def slot_query(
+    service: Service, *, start: datetime, end: datetime, step_minutes: int | None
+) -> SlotQuery:
+    """The checked key under which AvailableSlotsLoader finds the service's free slots.
+
+    A null `step_minutes` is the default step, as an omitted one.
+    """
+    if step_minutes is None:
+        step_minutes = DEFAULT_STEP_MINUTES
     if end <= start:
         raise BadUserInput("`to` must be after `from`.", field="to")
     if end - start > MAX_WINDOW:
@@ -164,7 +174,88 @@ def slot_query(service: Service, *, start: datetime, end: datetime, step_minutes
         start=start,
         end=end,
         step_minutes=step_minutes,
+        rules=Rules.of(service),
     )
+
+
+def view_zone(service: Service, time_zone: str | None) -> ZoneInfo:
+    """The zone in which availableSlots writes `localStart`: `time_zone`, else the service's."""
+    return schedule.zone(service.time_zone if time_zone is None else time_zone)
+
+
+async def set_service_rules(
+    session: AsyncSession,
+    *,
+    service_id: uuid.UUID | None,
+    time_zone: str | UnsetType | None = UNSET,
+    weekly_hours: Sequence[tuple[Weekday, str, str]] | UnsetType | None = UNSET,
+    buffer_before_minutes: int | UnsetType | None = UNSET,
+    buffer_after_minutes: int | UnsetType | None = UNSET,
+    min_notice_minutes: int | UnsetType | None = UNSET,
+    max_advance_days: int | UnsetType | None = UNSET,
+    capacity: int | UnsetType | None = UNSET,
+) -> Service:
+    """Change the given booking rules (UNSET leaves one as it is; None is refused).
+
+    Existing bookings keep the times and buffers they were made with.
+    """
+    service = await _locked(session, service_id)
+    if not isinstance(time_zone, UnsetType):
+        service.time_zone = schedule.zone(_not_null(time_zone, "timeZone")).key
+    if not isinstance(weekly_hours, UnsetType):
+        service.weekly_hours = schedule.check_hours(_not_null(weekly_hours, "weeklyHours"))
+    minutes = {
+        "buffer_before_minutes": (buffer_before_minutes, schedule.BUFFER_RANGE),
+        "buffer_after_minutes": (buffer_after_minutes, schedule.BUFFER_RANGE),
+        "min_notice_minutes": (min_notice_minutes, schedule.NOTICE_RANGE),
+        "max_advance_days": (max_advance_days, schedule.ADVANCE_RANGE),
+        "capacity": (capacity, schedule.CAPACITY_RANGE),
+    }
+    for name, (value, bounds) in minutes.items():
+        if not isinstance(value, UnsetType):
+            field = _camel(name)
+            setattr(
+                service, name, schedule.check_minutes(_not_null(value, field), bounds, field=field)
+            )
+    await session.flush()
+    return service
+
+
+async def add_closure(
+    session: AsyncSession, *, service_id: uuid.UUID | None, day: date, reason: str | None = None
+) -> Service:
+    """Close the service on the local date `day` (again: the reason is replaced)."""
+    if reason is not None and len(reason) > schedule.MAX_REASON:
+        raise BadUserInput(f"A reason is at most {schedule.MAX_REASON} characters.", field="reason")
+    service = await _locked(session, service_id)
+    kept = [c for c in service.closures if c["date"] != day.isoformat()]
+    service.closures = sorted(
+        [*kept, {"date": day.isoformat(), "reason": reason}], key=lambda c: str(c["date"])
+    )
+    await session.flush()
+    return service
+
+
+async def remove_closure(
+    session: AsyncSession, *, service_id: uuid.UUID | None, day: date
+) -> Service:
+    """Open the service again on `day` (nothing happens if it was not closed then)."""
+    service = await _locked(session, service_id)
+    service.closures = [c for c in service.closures if c["date"] != day.isoformat()]
+    await session.flush()
+    return service
+
+
+async def _locked(session: AsyncSession, service_id: uuid.UUID | None) -> Service:
+    service = await session.get(Service, service_id, with_for_update=True) if service_id else None
+    if service is None:
+        raise NotFound(NO_SUCH_SERVICE)
+    return service
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
 
 
 async def create_service(
@@ -199,9 +290,7 @@ async def update_service(
     is_active: bool | UnsetType | None = UNSET,
 ) -> Service:
     """Change the given fields (UNSET leaves one as it is; None is refused: none is nullable)."""
-    service = await session.get(Service, service_id, with_for_update=True) if service_id else None
-    if service is None:
-        raise NotFound(NO_SUCH_SERVICE)
+    service = await _locked(session, service_id)
     if not isinstance(title, UnsetType):
         service.title = _check_title(_not_null(title, "title"))
     if not isinstance(description, UnsetType):

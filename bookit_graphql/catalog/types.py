@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from datetime import datetime
 from decimal import Decimal
@@ -13,18 +14,40 @@ from strawberry.types import Info
 from bookit_graphql import sql
 from bookit_graphql.catalog import models, service
 from bookit_graphql.catalog.loaders import AvailableSlotsLoader
+from bookit_graphql.catalog.schedule import Weekday, local_start
 from bookit_graphql.context import Context
 from bookit_graphql.limits import items
 from bookit_graphql.pagination import Connection
+from bookit_graphql.scalars import LocalTime
 
 if TYPE_CHECKING:
     from bookit_graphql.reviews.types import Review
+
+
+strawberry.enum(Weekday)
 
 
 @strawberry.type
 class TimeSlot:
     starts_at: datetime
     ends_at: datetime
+    local_start: str = strawberry.field(
+        description='The start as wall-clock time in the zone asked for: "2027-03-28T09:00".'
+    )
+    seats_left: int = strawberry.field(description="How many more bookings this slot takes.")
+
+
+@strawberry.type(description="One opening interval of a weekday, in the service's time zone.")
+class OpeningHours:
+    day: Weekday = sql.key("day")
+    opens: LocalTime = sql.key("opens")
+    closes: LocalTime = sql.key("closes")
+
+
+@strawberry.type(description="A whole local day on which the service is closed.")
+class Closure:
+    date: dt.date = sql.key("date")
+    reason: str | None = sql.key("reason")
 
 
 @strawberry.type
@@ -42,6 +65,35 @@ class Service(sql.Object[models.Service]):
     review_count: int = sql.column(models.Service.review_count)
     created_at: datetime = sql.column(models.Service.created_at)
     updated_at: datetime = sql.column(models.Service.updated_at)
+    time_zone: str = sql.column(
+        models.Service.time_zone, description="The IANA zone of its hours, e.g. Europe/Berlin."
+    )
+    weekly_hours: list[OpeningHours] = sql.json_list(
+        models.Service.weekly_hours,
+        description="When it is open, by day and time; none: open around the clock.",
+    )
+    closures: list[Closure] = sql.json_list(
+        models.Service.closures, description="Whole local days it is closed, by date."
+    )
+    buffer_before_minutes: int = sql.column(
+        models.Service.buffer_before_minutes,
+        description="Time kept free before each booking (preparation).",
+    )
+    buffer_after_minutes: int = sql.column(
+        models.Service.buffer_after_minutes,
+        description="Time kept free after each booking (clean-up).",
+    )
+    min_notice_minutes: int = sql.column(
+        models.Service.min_notice_minutes,
+        description="A booking starts at least this long after it is made.",
+    )
+    max_advance_days: int = sql.column(
+        models.Service.max_advance_days,
+        description="A booking starts at most this many times 24 hours after it is made.",
+    )
+    capacity: int = sql.column(
+        models.Service.capacity, description="How many active bookings may overlap (seats)."
+    )
     # reviews build on the catalogue: named by table, not imported
     reviews: Connection[Annotated[Review, strawberry.lazy("bookit_graphql.reviews.types")]] = (
         sql.children(
@@ -55,8 +107,11 @@ class Service(sql.Object[models.Service]):
     )
 
     @strawberry.field(
-        description="Start times on a `stepMinutes` grid (default 30) from `from` where a "
-        "booking of `durationMinutes` fits before `to`; the window is at most 31 days.",
+        description="Bookable starts in [`from`, `to`) where a booking of `durationMinutes` "
+        "fits: on a `stepMinutes` grid (default 30, also when null) from each opening's time "
+        "in the service's zone (from `from` for a service open around the clock), within "
+        "its notice and horizon, with a seat left and its buffers free. `timeZone` (default: "
+        "the service's) only changes `localStart`. The window is at most 31 days.",
         metadata=items(service.slot_count),
     )
     async def available_slots(
@@ -64,11 +119,21 @@ class Service(sql.Object[models.Service]):
         info: Info[Context, None],
         from_: Annotated[datetime, strawberry.argument(name="from")],
         to: datetime,
-        step_minutes: int = 30,
+        step_minutes: int | None = service.DEFAULT_STEP_MINUTES,
+        time_zone: str | None = None,
     ) -> list[TimeSlot]:
         query = service.slot_query(root, start=from_, end=to, step_minutes=step_minutes)
+        view = service.view_zone(root, time_zone)
         slots = await info.context.loader(AvailableSlotsLoader).load(query)
-        return [TimeSlot(starts_at=starts_at, ends_at=ends_at) for starts_at, ends_at in slots]
+        return [
+            TimeSlot(
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                local_start=local_start(slot.starts_at, view),
+                seats_left=slot.seats_left,
+            )
+            for slot in slots
+        ]
 
 
 ServiceConnection = Connection[Service]
@@ -130,3 +195,23 @@ class UpdateServiceInput:
     price: Decimal | None = strawberry.UNSET
     duration_minutes: int | None = strawberry.UNSET
     is_active: bool | None = strawberry.UNSET
+
+
+@strawberry.input(description="One opening interval: `closes` after `opens` (24:00 allowed).")
+class OpeningHoursInput:
+    day: Weekday
+    opens: LocalTime
+    closes: LocalTime
+
+
+@strawberry.input(description="The booking rules to change; omitted ones stay as they are.")
+class ServiceRulesInput:
+    time_zone: str | None = strawberry.UNSET
+    weekly_hours: list[OpeningHoursInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces all of them; [] is open around the clock."
+    )
+    buffer_before_minutes: int | None = strawberry.UNSET
+    buffer_after_minutes: int | None = strawberry.UNSET
+    min_notice_minutes: int | None = strawberry.UNSET
+    max_advance_days: int | None = strawberry.UNSET
+    capacity: int | None = strawberry.UNSET

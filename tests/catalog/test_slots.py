@@ -251,3 +251,60 @@ async def test_a_page_of_services_gets_its_slots_in_one_statement(
     assert len(nodes) == 12
     assert len(nodes[services[0]["id"]]["availableSlots"]) == 2
     assert all(len(nodes[s["id"]]["availableSlots"]) == 3 for s in services[1:])
+
+
+SLOTS_OF_A_WEEK = """
+query SlotsOfAWeek($from: DateTime!, $to: DateTime!) {
+  services(first: 50) {
+    edges { node { id availableSlots(from: $from, to: $to, stepMinutes: 60) { startsAt } } }
+  }
+}
+"""
+
+
+async def test_a_week_of_slots_of_fifty_services_takes_two_statements(
+    client: httpx.AsyncClient,
+    admin: Account,
+    alice: Account,
+    rows: Rows,
+    statements: StatementCounter,
+) -> None:
+    # given 50 services with hours in three zones, buffers and seats, some of them booked
+    hours = [
+        {"day": day, "opens": opens, "closes": closes}
+        for day in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY")
+        for opens, closes in (("09:00", "12:00"), ("13:00", "17:30"))
+    ]
+    zones = ["Europe/Berlin", "America/New_York", "UTC"]
+    ids = await rows.services(
+        *(
+            {
+                "title": f"S{n}",
+                "time_zone": zones[n % 3],
+                "weekly_hours": hours,
+                "capacity": 1 + n % 4,
+                "buffer_after_minutes": 15 * (n % 2),
+            }
+            for n in range(50)
+        )
+    )
+    day = a_future_day()
+    for service_id in ids[:10]:
+        for hour in (14, 15, 16):
+            await rows.booking(
+                service_id=service_id,
+                user_id=alice.id,
+                starts_at=at(day, hour),
+                status=BookingStatus.CONFIRMED,
+            )
+    statements.clear()
+    # when a week of every service's slots is asked for
+    variables = {"from": at(day, 0).isoformat(), "to": at(day + timedelta(days=7), 0).isoformat()}
+    body = await gql(client, SLOTS_OF_A_WEEK, variables)
+    # then: the page, and one statement for every service's slots
+    assert "errors" not in body, body
+    assert statements.count == 2, statements.statements
+    nodes = [edge["node"] for edge in body["data"]["services"]["edges"]]
+    assert len(nodes) == 50
+    # five days of 3 + 4 hourly starts, less what is booked
+    assert all(20 <= len(node["availableSlots"]) <= 35 for node in nodes)

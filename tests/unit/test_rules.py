@@ -146,8 +146,21 @@ def test_a_search_is_at_most_200_characters() -> None:
 # ---------------------------------------------------------------- slots
 
 
+# A transient row has no column defaults yet: the rules of a new service.
+NEW_RULES = {
+    "time_zone": "UTC",
+    "weekly_hours": [],
+    "closures": [],
+    "buffer_before_minutes": 0,
+    "buffer_after_minutes": 0,
+    "min_notice_minutes": 0,
+    "max_advance_days": 365,
+    "capacity": 1,
+}
+
+
 def test_a_slot_window_is_checked() -> None:
-    service = Service(id=uuid.uuid4(), duration_minutes=45)
+    service = Service(id=uuid.uuid4(), duration_minutes=45, **NEW_RULES)
     key = catalog.slot_query(service, start=SOON, end=SOON + timedelta(days=31), step_minutes=5)
     assert (key.duration_minutes, key.step_minutes) == (45, 5)
     for end, step, field in (
