@@ -1,4 +1,4 @@
-"""create_app(): the Starlette application with /graphql, /healthz and /readyz."""
+"""create_app(): the Starlette application with /graphql, /healthz, /readyz and /admin."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from bookit_graphql.ratelimit import RateLimiter
 from bookit_graphql.schema import build_schema
 from bookit_graphql.users.bearer import Bearer
 from bookit_graphql.view import GraphQLView
+from bookit_graphql.web import SecurityHeaders, dashboard_routes, static_routes
 
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
@@ -67,7 +68,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         await reads.close()
         await engine.dispose()
 
-    middleware = [Middleware(RequestLog)]
+    middleware = [Middleware(RequestLog), Middleware(SecurityHeaders)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -84,6 +85,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
+            *(dashboard_routes() if settings.admin else static_routes()),
         ],
         middleware=middleware,
         lifespan=lifespan,
