@@ -51,7 +51,7 @@ function BookingCard({ booking, onChanged }) {
     </div>
     ${moving && html`<form class="inline-form" onSubmit=${reschedule}>
       <label for=${`move-${booking.id}`}>New start</label>
-      <input id=${`move-${booking.id}`} name="startsAt" type="datetime-local" required value=${toLocalInput(booking.startsAt)} />
+      <input id=${`move-${booking.id}`} name="startsAt" type="datetime-local" required defaultValue=${toLocalInput(booking.startsAt)} />
       <button type="submit" disabled=${pending}>Move</button>
     </form>`}
     <${ErrorNote} error=${error} action="change the booking" />

@@ -27,17 +27,17 @@ function ServiceForm({ service, onSaved, onCancel }) {
   };
   return html`<form class="card form-grid" onSubmit=${submit} aria-label=${service ? `Edit ${service.title}` : "New service"}>
     <div class="field"><label for=${`${prefix}-title`}>Title</label>
-      <input id=${`${prefix}-title`} name="title" required value=${service?.title || ""} /></div>
+      <input id=${`${prefix}-title`} name="title" required defaultValue=${service?.title || ""} /></div>
     <div class="field"><label for=${`${prefix}-price`}>Price</label>
       <input id=${`${prefix}-price`} name="price" required inputmode="decimal" pattern="[0-9]+(\\.[0-9]{1,2})?"
-        value=${service?.price || ""} /></div>
+        defaultValue=${service?.price || ""} /></div>
     <div class="field"><label for=${`${prefix}-duration`}>Duration (minutes)</label>
       <input id=${`${prefix}-duration`} name="durationMinutes" type="number" min="1" required
-        value=${service?.durationMinutes || 60} /></div>
+        defaultValue=${service?.durationMinutes || 60} /></div>
     <div class="field wide"><label for=${`${prefix}-description`}>Description</label>
-      <textarea id=${`${prefix}-description`} name="description" rows="2">${service?.description || ""}</textarea></div>
+      <textarea id=${`${prefix}-description`} name="description" rows="2" defaultValue=${service?.description || ""}></textarea></div>
     <div class="field check"><input id=${`${prefix}-active`} name="isActive" type="checkbox"
-      checked=${service ? service.isActive : true} /><label for=${`${prefix}-active`}>Active (bookable)</label></div>
+      defaultChecked=${service ? service.isActive : true} /><label for=${`${prefix}-active`}>Active (bookable)</label></div>
     <div class="buttons">
       <button type="submit" disabled=${pending}>${service ? "Save" : "Create service"}</button>
       <button type="button" class="secondary" onClick=${onCancel}>Cancel</button>
@@ -97,7 +97,7 @@ function ServicesPage() {
   return html`<section>
     <form class="toolbar" role="search" onSubmit=${(e) => { e.preventDefault(); setQ(new FormData(e.target).get("q")); }}>
       <div class="field"><label for="service-q">Search services</label>
-        <input id="service-q" name="q" type="search" value=${q} /></div>
+        <input id="service-q" name="q" type="search" defaultValue=${q} /></div>
       <div class="field"><label for="service-active">Show</label>
         <select id="service-active" value=${active} onChange=${(e) => setActive(e.target.value)}>
           <option value="">All</option><option value="true">Active</option><option value="false">Inactive</option>

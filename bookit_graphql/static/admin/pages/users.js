@@ -44,7 +44,7 @@ function UsersPage({ user }) {
   return html`<section>
     <form class="toolbar" role="search" onSubmit=${(e) => { e.preventDefault(); setQ(new FormData(e.target).get("q")); }}>
       <div class="field"><label for="user-q">Search users (name or email)</label>
-        <input id="user-q" name="q" type="search" value=${q} /></div>
+        <input id="user-q" name="q" type="search" defaultValue=${q} /></div>
       <div class="field"><label for="user-role">Role</label>
         <select id="user-role" value=${role} onChange=${(e) => setRole(e.target.value)}>
           <option value="">Any</option><option value="USER">User</option><option value="ADMIN">Admin</option>
