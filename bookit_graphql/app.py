@@ -1,4 +1,4 @@
-"""create_app(): the Starlette application with /graphql, /healthz, /readyz and /metrics."""
+"""create_app(): the Starlette application with /graphql, /healthz, /readyz, /metrics, /admin."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from bookit_graphql.ratelimit import RateLimiter
 from bookit_graphql.schema import build_schema
 from bookit_graphql.users.bearer import Bearer
 from bookit_graphql.view import GraphQLView
+from bookit_graphql.web import SecurityHeaders, dashboard_routes, static_routes
 
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
@@ -85,7 +86,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         if settings.tracing:
             tracing.stop()
 
-    middleware = [Middleware(RequestLog)]
+    middleware = [Middleware(RequestLog), Middleware(SecurityHeaders)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -101,6 +102,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/graphql", view, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", view),
+        *(dashboard_routes() if settings.admin else static_routes()),
     ]
     if settings.metrics and not settings.metrics_port:  # else `bookit serve` serves them
         routes.append(Route("/metrics", metrics.endpoint(scraped), methods=["GET"]))

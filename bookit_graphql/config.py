@@ -99,6 +99,8 @@ class Settings:
     port: int = setting("BOOKIT_PORT", 8000)
     cors_origins: tuple[str, ...] = setting("BOOKIT_CORS_ORIGINS", ())
     graphiql: bool = setting("BOOKIT_GRAPHIQL", True, production=False)
+    # the admin dashboard on /admin (web.py)
+    admin: bool = setting("BOOKIT_ADMIN", True)
     introspection: bool = setting("BOOKIT_INTROSPECTION", True, production=False)
     legacy_graphql_ws: bool = setting("BOOKIT_LEGACY_GRAPHQL_WS", False)
     max_subscriptions_per_socket: int = setting("BOOKIT_MAX_SUBSCRIPTIONS", 20)

@@ -45,6 +45,7 @@ from bookit_graphql.errors import (
     as_bookit_error,
     coded,
 )
+from bookit_graphql.web import graphiql_page
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 AUTH_CLOSE = 4403  # the contract's close code for a refused, expired or revoked token
@@ -176,6 +177,10 @@ class GraphQLView(GraphQL[Context, None]):
                 raise
             response = error_response(503, known, count=count)
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # the vendored GraphiQL, not Strawberry's page (which loads it from a CDN)
+        return graphiql_page()
 
     def _capped(self, receive: Receive) -> Receive:
         """`receive` that stops a body (chunked, or longer than it said) at max_body_bytes."""

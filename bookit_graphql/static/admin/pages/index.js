@@ -1,0 +1,7 @@
+// Every page of the dashboard, in one place. To add one (schedules, webhooks...):
+// write pages/<name>.js calling registerPage(), and import it here.
+import "./overview.js";
+import "./bookings.js";
+import "./services.js";
+import "./users.js";
+import "./reviews.js";
