@@ -25,6 +25,7 @@ from bookit_graphql.db import (
     libpq_url,
 )
 from bookit_graphql.hub import Hub
+from bookit_graphql.integrations.worker import Worker
 from bookit_graphql.logs import RequestLog
 from bookit_graphql.ratelimit import RateLimiter
 from bookit_graphql.schema import build_schema
@@ -39,6 +40,11 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     hub, bearer = Hub(libpq_url(database_url)), Bearer()
     hub.add(EventHub(queue_size=settings.subscriber_queue_size))
     hub.add(bearer)
+    session_factory = create_session_factory(engine)
+    # webhooks, mail and retention, unless `bookit worker` does them apart
+    worker = Worker(settings, session_factory) if settings.worker else None
+    for listener in worker.listeners() if worker is not None else []:
+        hub.add(listener)
     heads = head_revisions(database_url)
     view = GraphQLView(build_schema(settings), settings, authenticator=bearer)
 
@@ -62,7 +68,11 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        if worker is not None:
+            await worker.start()
         yield
+        if worker is not None:
+            await worker.stop()
         await hub.stop()
         await reads.close()
         await engine.dispose()
@@ -93,6 +103,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app.state.engine = engine
     app.state.reads = reads
     app.state.hub = hub
-    app.state.session_factory = create_session_factory(engine)
+    app.state.session_factory = session_factory
+    app.state.worker = worker
     app.state.rate_limiter = RateLimiter() if settings.rate_limit else None
     return app

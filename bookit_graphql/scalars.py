@@ -80,9 +80,15 @@ Money = strawberry.scalar(
 
 SCALAR_MAP: dict[object, Any] = {datetime: DateTime, Decimal: Money}
 
+
+def id_sql(expression: str) -> str:
+    """An ID is a string in JSON whatever its column (a UUID, or a bigint event id)."""
+    return f"({expression})::text"
+
+
 # How the compiled reads (compiled.py) write each scalar whose JSON is not
 # PostgreSQL's own, by GraphQL name: beside each scalar's Python serializer.
-SQL_FORMATS = {"DateTime": datetime_sql, "Decimal": money_sql}
+SQL_FORMATS = {"DateTime": datetime_sql, "Decimal": money_sql, "ID": id_sql}
 
 
 def parse_id(value: str) -> uuid.UUID | None:

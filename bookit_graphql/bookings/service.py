@@ -282,8 +282,11 @@ async def update_booking(
             continue
         assert updated is not None  # locked above, so still there
         cancelled = new_status == BookingStatus.CANCELLED and was != BookingStatus.CANCELLED
-        kind = BookingEventKind.CANCELLED if cancelled else BookingEventKind.UPDATED
-        await events.record(session, booking=updated, kind=kind)
+        if cancelled:
+            await events.record(session, booking=updated, kind=BookingEventKind.CANCELLED)
+        else:
+            type = events.update_type(was=was, now=updated)
+            await events.record(session, booking=updated, kind=BookingEventKind.UPDATED, type=type)
         return updated
     raise BookingConflict()
 
