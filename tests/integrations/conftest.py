@@ -43,6 +43,9 @@ class Receiver:
     secrets: dict[str, list[str]] = field(default_factory=dict)  # path -> secrets to try
     script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # a path whose requests wait for the event before they are answered
+    hold: dict[str, threading.Event] = field(default_factory=dict)
+    waiting: dict[str, int] = field(default_factory=dict)  # requests that were held
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -62,6 +65,11 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(length).decode()
             headers = {k.lower(): v for k, v in self.headers.items()}
             me = holder["receiver"]
+            held = me.hold.get(self.path)
+            if held is not None:
+                with me.lock:
+                    me.waiting[self.path] = me.waiting.get(self.path, 0) + 1
+                held.wait(30)
             verified = {}
             for secret in me.secrets.get(self.path, []):
                 try:
