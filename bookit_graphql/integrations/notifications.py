@@ -76,7 +76,7 @@ async def fan_out(session: AsyncSession, found: list[Event]) -> None:
                 Notification.kind != NotificationKind.REMINDER,
             )
         )
-        rows = [_row(event, kind, sequence, send_at=None)]
+        rows = [_row(event, kind, sequence, send_at=event.occurred_at)]
         starts_at = _time(event.booking["starts_at"])
         if kind in (NotificationKind.BOOKING_RECEIVED, NotificationKind.BOOKING_RESCHEDULED) and (
             starts_at - event.occurred_at >= REMIND_BEFORE
@@ -86,19 +86,18 @@ async def fan_out(session: AsyncSession, found: list[Event]) -> None:
 
 
 def _row(
-    event: Event, kind: NotificationKind, sequence: int | None, send_at: Any
+    event: Event, kind: NotificationKind, sequence: int | None, send_at: datetime
 ) -> dict[str, Any]:
-    row = {
+    # every row names every column: a multi-row INSERT takes its columns from the first
+    return {
         "id": uuid.uuid4(),
         "user_id": event.user_id,
         "booking_id": event.booking_id,
         "kind": kind,
         "sequence": sequence or 0,
         "booking": event.booking,
+        "send_at": send_at,
     }
-    if send_at is not None:
-        row["send_at"] = send_at
-    return row
 
 
 async def _withdraw_reminders(session: AsyncSession, booking_id: uuid.UUID) -> None:

@@ -274,7 +274,8 @@ class Worker:
                     .params(batch=batch)
                 )
             ).all()
-        for notification in claimed:
+        # UPDATE ... RETURNING keeps no order: a booking's messages go out in its order
+        for notification in sorted(claimed, key=lambda n: (n.send_at, n.sequence)):
             await self._mail_one(notification)
         return len(claimed)
 
