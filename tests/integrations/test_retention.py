@@ -3,6 +3,8 @@ subscription resuming after a pruned cursor is told so, with a code."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,6 +15,7 @@ from bookit_graphql.integrations.worker import Worker
 from bookit_graphql.pagination import encode_cursor
 from tests.bookings.support import at, booked
 from tests.bookings.wsclient import Socket
+from tests.conftest import Server
 from tests.factories import Rows
 from tests.helpers import Account
 
@@ -30,8 +33,10 @@ async def test_old_events_that_every_consumer_passed_are_pruned(
     rows: Rows,
     worker: Worker,
     db: Sessions,
-    live_server: str,
+    start_server: Callable[..., Server],
 ) -> None:
+    # a server for the subscription, without a worker of its own: this test drives one
+    live_server = start_server("s.log", BOOKIT_WORKER="off").base
     service_id = await rows.service()
     for hour in (1, 3, 5):
         await booked(client, alice.token, service_id, at(hour))
@@ -42,7 +47,7 @@ async def test_old_events_that_every_consumer_passed_are_pruned(
         )
         await session.execute(update(OutboxConsumer).values(position=0))
     worker._pruned_at = -1e9
-    await worker.step()  # fans out first, so the consumers pass them; prunes after
+    await worker.drain()  # fans out first, so the consumers pass them; prunes after
     assert await count(db) == 0
     # and a fresh event stays
     await booked(client, alice.token, service_id, at(7))
