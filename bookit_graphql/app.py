@@ -26,6 +26,8 @@ from bookit_graphql.db import (
     libpq_url,
 )
 from bookit_graphql.hub import Hub
+from bookit_graphql.integrations import outcomes
+from bookit_graphql.integrations.worker import Worker
 from bookit_graphql.logs import RequestLog
 from bookit_graphql.ratelimit import RateLimiter
 from bookit_graphql.schema import build_schema
@@ -47,6 +49,13 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     hub, bearer = Hub(libpq_url(database_url)), Bearer()
     hub.add(EventHub(queue_size=settings.subscriber_queue_size))
     hub.add(bearer)
+    session_factory = create_session_factory(engine)
+    # webhooks, mail and retention, unless `bookit worker` does them apart
+    worker = Worker(settings, session_factory) if settings.worker else None
+    if settings.metrics and metrics.record_delivery not in outcomes.LISTENERS:
+        outcomes.LISTENERS.append(metrics.record_delivery)
+    for listener in worker.listeners() if worker is not None else []:
+        hub.add(listener)
     heads = head_revisions(database_url)
     view = GraphQLView(build_schema(settings), settings, authenticator=bearer)
 
@@ -70,6 +79,8 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.start()
+        if worker is not None:
+            await worker.start()
         # one worker of several: its pools' use, in its files for the others' scrapes
         sampler = (
             asyncio.create_task(metrics.sample_forever(pools))
@@ -80,6 +91,8 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         if sampler is not None:
             sampler.cancel()
         metrics.process_exited()
+        if worker is not None:
+            await worker.stop()
         await hub.stop()
         await reads.close()
         await engine.dispose()
@@ -117,6 +130,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app.state.reads = reads
     app.state.metrics = scraped
     app.state.hub = hub
-    app.state.session_factory = create_session_factory(engine)
+    app.state.session_factory = session_factory
+    app.state.worker = worker
     app.state.rate_limiter = RateLimiter(reads) if settings.rate_limit else None
     return app

@@ -1,4 +1,4 @@
-"""The `bookit` command: serve, migrate, create-admin, demo-data, export-schema."""
+"""The `bookit` command: serve, worker, migrate, create-admin, demo-data, export-schema."""
 
 from __future__ import annotations
 
@@ -118,6 +118,20 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def worker(settings: Settings, args: argparse.Namespace) -> None:
+    from bookit_graphql.integrations.worker import run_apart
+
+    settings = settings.with_secret_key()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with database(settings) as url:
+        migrate(url)
+        log.info("integrations worker started")
+        try:
+            asyncio.run(run_apart(settings, url))
+        except SystemExit:
+            log.info("integrations worker stopped")
+
+
 def run_migrate(settings: Settings, args: argparse.Namespace) -> None:
     with database(settings) as url:
         migrate(url)
@@ -208,6 +222,12 @@ def parser() -> argparse.ArgumentParser:
         help="server processes (default 1); each has its own pool and event listener",
     )
     p.set_defaults(run=serve)
+    p = commands.add_parser(
+        "worker",
+        help="run the integrations worker alone (webhooks, mail, retention); "
+        "set BOOKIT_WORKER=off on the servers then",
+    )
+    p.set_defaults(run=worker)
     p = commands.add_parser("migrate", help="migrate the database to head")
     p.set_defaults(run=run_migrate)
     p = commands.add_parser("create-admin", help="create an admin, or promote an account")

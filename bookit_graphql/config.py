@@ -125,6 +125,12 @@ class Settings:
     max_tokens: int = setting("BOOKIT_MAX_TOKENS", 2000)
     max_cost: int = setting("BOOKIT_MAX_COST", 10_000)
     max_body_bytes: int = setting("BOOKIT_MAX_BODY_BYTES", 100_000)
+    # Integrations (bookit_graphql/integrations/): the worker, webhooks, mail, retention
+    worker: bool = setting("BOOKIT_WORKER", True)  # run it inside `bookit serve`
+    webhooks_allow_private: bool = setting("BOOKIT_WEBHOOKS_ALLOW_PRIVATE", True, production=False)
+    smtp_url: str | None = setting("BOOKIT_SMTP_URL")
+    mail_from: str = setting("BOOKIT_MAIL_FROM", "BookIt <bookit@localhost>")
+    event_retention_days: int = setting("BOOKIT_EVENT_RETENTION_DAYS", 30)
     # Rate limits (bookit_graphql/ratelimit.py): per account, and per address for each
     rate_limit: bool = setting("BOOKIT_RATE_LIMIT", True)
     rate_limit_login: Rate = setting(
@@ -185,6 +191,12 @@ class Settings:
             raise ConfigError("the BOOKIT_MAX_* limits must be positive")
         if not 0 <= settings.metrics_port <= 65535:
             raise ConfigError("BOOKIT_METRICS_PORT must be a port number (0: the API's port)")
+        if settings.event_retention_days < 1:
+            raise ConfigError("BOOKIT_EVENT_RETENTION_DAYS must be at least 1")
+        if settings.smtp_url and not settings.smtp_url.startswith(("smtp://", "smtps://")):
+            raise ConfigError(
+                "BOOKIT_SMTP_URL must be smtp://[user:password@]host[:port] or smtps://"
+            )
         return settings
 
     def with_secret_key(self) -> Settings:

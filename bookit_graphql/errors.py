@@ -6,7 +6,8 @@
     ├── Forbidden                    FORBIDDEN
     ├── NotFound                     NOT_FOUND
     ├── BadUserInput                 BAD_USER_INPUT (extensions.field)
-    │   └── UnsupportedMediaType     BAD_USER_INPUT, and HTTP 415 (a POST that is not JSON)
+    │   ├── UnsupportedMediaType     BAD_USER_INPUT, and HTTP 415 (a POST that is not JSON)
+    │   └── CursorExpired            BAD_USER_INPUT (field `after`, reason EXPIRED): pruned log
     ├── BookingConflict              BOOKING_CONFLICT (extensions.conflictingRange)
     ├── SlotUnavailable              SLOT_UNAVAILABLE (extensions.reason)
     ├── InvalidState                 INVALID_STATE
@@ -75,6 +76,18 @@ class BadUserInput(BookItError):
 class UnsupportedMediaType(BadUserInput):
     def __init__(self) -> None:
         super().__init__("A POST to /graphql must be JSON: send Content-Type: application/json.")
+
+
+class CursorExpired(BadUserInput):
+    def __init__(self) -> None:
+        super().__init__(
+            "The events after this cursor are no longer kept (see BOOKIT_EVENT_RETENTION_DAYS): "
+            "resubscribe without `after` and read the current state.",
+            field="after",
+            reason="EXPIRED",
+            # raised inside a subscription's stream, where ContractErrors does not pass
+            code=BadUserInput.code,
+        )
 
 
 class BookingConflict(BookItError):

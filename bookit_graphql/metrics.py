@@ -80,18 +80,29 @@ COMPILED_FALLBACKS = Counter(
     "a selected field (compiled.py).",
     ["field"],
 )
-# The integrations issue (webhooks, email notifications) fills these two; they are
-# declared now so that dashboards and alerts can be written against them.
+# Webhook and email deliveries, by the outcome of each attempt: told by the
+# integrations' outbox through `record_delivery` (app.py wires it).
 WEBHOOK_DELIVERIES = Counter(
-    "bookit_webhook_deliveries", "Webhook deliveries by outcome.", ["outcome"]
+    "bookit_webhook_deliveries", "Webhook delivery attempts by outcome.", ["outcome"]
 )
 EMAIL_DELIVERIES = Counter(
-    "bookit_email_deliveries", "Email notification deliveries by outcome.", ["outcome"]
+    "bookit_email_deliveries", "Email notification attempts by outcome.", ["outcome"]
 )
-DELIVERY_OUTCOMES = ("delivered", "failed")
-for _family in (WEBHOOK_DELIVERIES, EMAIL_DELIVERIES):
-    for _outcome in DELIVERY_OUTCOMES:
+DELIVERIES = {
+    "webhook": (WEBHOOK_DELIVERIES, ("succeeded", "retrying", "failed")),
+    "email": (EMAIL_DELIVERIES, ("sent", "retrying", "failed")),
+}
+for _family, _outcomes in DELIVERIES.values():
+    for _outcome in _outcomes:
         _family.labels(outcome=_outcome)  # present, at zero, before the first delivery
+
+
+def record_delivery(channel: str, outcome: str) -> None:
+    """One delivery attempt's outcome on `channel` ("webhook" or "email")."""
+    family, known = DELIVERIES[channel]
+    if outcome in known:  # the labels stay few whatever a caller says
+        family.labels(outcome=outcome).inc()
+
 
 # Database pools, sampled when scraped (and every SAMPLE_INTERVAL in a worker of several).
 POOL_CONNECTIONS = Gauge(

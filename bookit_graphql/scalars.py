@@ -146,6 +146,12 @@ SCALAR_MAP: dict[object, Any] = {
     LocalTime: LocalTimeScalar,
 }
 
+
+def id_sql(expression: str) -> str:
+    """An ID is a string in JSON whatever its column (a UUID, or a bigint event id)."""
+    return f"({expression})::text"
+
+
 # How the compiled reads (compiled.py) write each scalar whose JSON is not
 # PostgreSQL's own, by GraphQL name: beside each scalar's Python serializer.
 SQL_FORMATS = {
@@ -153,6 +159,7 @@ SQL_FORMATS = {
     "Decimal": money_sql,
     "Date": date_sql,
     "LocalTime": local_time_sql,
+    "ID": id_sql,
 }
 
 

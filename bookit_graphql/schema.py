@@ -27,6 +27,8 @@ from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import HTTP_STATUS, SERVICE_RETRY_AFTER, coded
 from bookit_graphql.inputs import TextInputs, field_of
+from bookit_graphql.integrations.mutations import IntegrationMutations
+from bookit_graphql.integrations.queries import IntegrationQueries
 from bookit_graphql.limits import Limits, QueryLimits
 from bookit_graphql.reviews.mutations import ReviewMutations
 from bookit_graphql.reviews.queries import ReviewQueries
@@ -34,9 +36,12 @@ from bookit_graphql.scalars import SCALAR_MAP
 from bookit_graphql.users.mutations import UserMutations
 from bookit_graphql.users.queries import UserQueries
 
-Query = merge_types("Query", (UserQueries, CatalogQueries, BookingQueries, ReviewQueries))
+Query = merge_types(
+    "Query", (UserQueries, CatalogQueries, BookingQueries, ReviewQueries, IntegrationQueries)
+)
 Mutation = merge_types(
-    "Mutation", (UserMutations, CatalogMutations, BookingMutations, ReviewMutations)
+    "Mutation",
+    (UserMutations, CatalogMutations, BookingMutations, ReviewMutations, IntegrationMutations),
 )
 Subscription = merge_types("Subscription", (BookingSubscriptions,))
 

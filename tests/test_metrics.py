@@ -173,8 +173,11 @@ async def test_pool_use_and_the_declared_families_are_there(client: httpx.AsyncC
     assert ("bookit_db_pool_waiting", frozenset({("pool", "reads")})) in samples
     assert value(samples, "bookit_db_pool_connections", pool="orm", state="idle") >= 1
     assert value(samples, "bookit_db_pool_connections", pool="orm", state="in_use") == 0
-    for family in ("bookit_webhook_deliveries_total", "bookit_email_deliveries_total"):
-        for outcome in ("delivered", "failed"):
+    for family, outcomes in (
+        ("bookit_webhook_deliveries_total", ("succeeded", "retrying", "failed")),
+        ("bookit_email_deliveries_total", ("sent", "retrying", "failed")),
+    ):
+        for outcome in outcomes:
             assert (family, frozenset({("outcome", outcome)})) in samples
     assert ("bookit_subscriptions_open", frozenset()) in samples
     assert ("bookit_rate_limit_refusals_total", frozenset()) in samples
@@ -320,3 +323,30 @@ async def test_a_port_of_their_own_and_open_subscriptions(
     assert value(after, "bookit_graphql_operations_total", **labels) == 1
     labels = {"type": "subscription", "name": "BookingChanges", "outcome": "success"}
     assert value(after, "bookit_graphql_operations_total", **labels) == 1
+
+
+async def test_delivery_outcomes_of_the_outbox_are_counted(client: httpx.AsyncClient) -> None:
+    from bookit_graphql.integrations import outcomes
+
+    # given the counts so far
+    before = await scrape(client)
+
+    # when the outbox reports attempts (as its worker does after each one)
+    outcomes.record("webhook", "succeeded")
+    outcomes.record("webhook", "retrying")
+    outcomes.record("email", "sent")
+    outcomes.record("email", "bounced-somewhere")  # not a known outcome: no new label
+
+    # then each is counted once, under its channel and outcome
+    after = await scrape(client)
+    for family, outcome in (
+        ("bookit_webhook_deliveries_total", "succeeded"),
+        ("bookit_webhook_deliveries_total", "retrying"),
+        ("bookit_email_deliveries_total", "sent"),
+    ):
+        grown = value(after, family, outcome=outcome) - value(before, family, outcome=outcome)
+        assert grown == 1, (family, outcome)
+    assert (
+        "bookit_email_deliveries_total",
+        frozenset({("outcome", "bounced-somewhere")}),
+    ) not in after

@@ -24,11 +24,18 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookit_graphql import sql
-from bookit_graphql.bookings.models import Booking, BookingEvent, BookingEventKind
+from bookit_graphql.bookings.models import (
+    Booking,
+    BookingEvent,
+    BookingEventKind,
+    BookingEventRetention,
+    BookingStatus,
+)
 from bookit_graphql.hub import Listener
 
 CHANNEL = "booking_events"
@@ -45,14 +52,52 @@ def snapshot(booking: Booking) -> dict[str, Any]:
     return sql.dump(booking, exclude=PRIVATE)
 
 
-async def record(session: AsyncSession, *, booking: Booking, kind: BookingEventKind) -> None:
-    """Log a change of `booking`; call it last, right before the transaction commits."""
+# The webhook type of each kind of change (UPDATED says more: see update_type).
+TYPES = {
+    BookingEventKind.CREATED: "booking.created",
+    BookingEventKind.UPDATED: "booking.rescheduled",
+    BookingEventKind.CANCELLED: "booking.cancelled",
+    BookingEventKind.DELETED: "booking.deleted",
+}
+REVIEW_CREATED = "review.created"
+
+
+def update_type(*, was: BookingStatus, now: Booking) -> str:
+    """What an UPDATED change is to an integration: a new status, else a reschedule.
+
+    One change that both confirms and moves a booking is called confirmed.
+    """
+    if now.status != was and now.status == BookingStatus.CONFIRMED:
+        return "booking.confirmed"
+    if now.status != was and now.status == BookingStatus.COMPLETED:
+        return "booking.completed"
+    return "booking.rescheduled"
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    booking: Booking,
+    kind: BookingEventKind | None,
+    type: str | None = None,
+    review: dict[str, Any] | None = None,
+) -> None:
+    """Log a change of `booking`; call it last, right before the transaction commits.
+
+    `kind` None is an event about the booking that is not a change of it (a
+    review: `type` and `review` say which); subscriptions skip those.
+    """
+    if type is None:
+        assert kind is not None
+        type = TYPES[kind]
     await session.flush()
     await session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
     event_id = await session.scalar(
         insert(BookingEvent)
         .values(
             kind=kind,
+            type=type,
+            review=review,
             booking_id=booking.id,
             service_id=booking.service_id,
             user_id=booking.user_id,
@@ -63,14 +108,44 @@ async def record(session: AsyncSession, *, booking: Booking, kind: BookingEventK
     await session.execute(select(func.pg_notify(CHANNEL, str(event_id))))
 
 
+async def prune(session: AsyncSession, *, older_than: datetime, through: int) -> int:
+    """Delete the events up to id `through` that occurred before `older_than`; how many.
+
+    The caller says how far every reader of the log has got (`through`); the
+    watermark in booking_event_retention lets a resuming subscription know.
+    """
+    deleted = await session.execute(
+        delete(BookingEvent)
+        .where(BookingEvent.id <= through, BookingEvent.occurred_at < older_than)
+        .returning(BookingEvent.id)
+    )
+    ids = [row[0] for row in deleted]
+    if ids:
+        top = max(ids)
+        await session.execute(
+            pg_insert(BookingEventRetention)
+            .values(id=1, pruned_through=top)
+            .on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "pruned_through": func.greatest(BookingEventRetention.pruned_through, top),
+                    "pruned_at": func.now(),
+                },
+            )
+        )
+    return len(ids)
+
+
 @dataclass(frozen=True)
 class Event:
     id: int
-    kind: BookingEventKind
+    kind: BookingEventKind | None
+    type: str
     booking_id: uuid.UUID
     service_id: uuid.UUID
     user_id: uuid.UUID
     booking: dict[str, Any]
+    review: dict[str, Any] | None
     occurred_at: datetime
     # What the subscribers of this process share about the event (subscriptions.py).
     related: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -79,7 +154,8 @@ class Event:
     def from_row(cls, row: Any) -> Event:
         """An event from a row of EVENT_COLUMNS."""
         values = dict(zip(EVENT_NAMES, row, strict=True))
-        return cls(**{**values, "kind": BookingEventKind(values["kind"])})
+        kind = values["kind"]
+        return cls(**{**values, "kind": None if kind is None else BookingEventKind(kind)})
 
 
 # The log's columns, in the order EVENT_COLUMNS selects them
@@ -140,6 +216,8 @@ class EventHub(Listener):
                 return
 
     def _dispatch(self, event: Event) -> None:
+        if event.kind is None:  # not a change of the booking (a review of it)
+            return
         for subscriber in list(self.subscribers):
             if not subscriber.accepts(event):
                 continue

@@ -114,15 +114,37 @@ class BookingEvent(Base):
     __tablename__ = "booking_events"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    kind: Mapped[BookingEventKind] = mapped_column(
+    # What bookingChanged calls the change; NULL for an event that is not a change of
+    # the booking itself (a review of it), which subscriptions skip.
+    kind: Mapped[BookingEventKind | None] = mapped_column(
         Enum(BookingEventKind, name="booking_event_kind")
     )
+    # What webhooks call it: booking.created, booking.rescheduled, booking.confirmed,
+    # booking.cancelled, booking.completed, booking.deleted, review.created.
+    type: Mapped[str] = mapped_column(String(40))
     # No foreign keys: the log outlives deleted bookings.
     booking_id: Mapped[uuid.UUID] = mapped_column(index=True)
     service_id: Mapped[uuid.UUID] = mapped_column(index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     # The booking as it stood right after the change (before it, for DELETED).
     booking: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The review's columns, for review.created.
+    review: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     occurred_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class BookingEventRetention(Base):
+    """How far the log has been pruned (events.prune): one row, once anything was pruned.
+
+    A subscription resuming after a cursor below `pruned_through` may have
+    missed events, and is told so (CursorExpired) rather than left in silence.
+    """
+
+    __tablename__ = "booking_event_retention"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    pruned_through: Mapped[int] = mapped_column(BigInteger)
+    pruned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

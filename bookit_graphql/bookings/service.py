@@ -361,8 +361,11 @@ async def update_booking(
             await _raise_conflict(session, service_id=service_id, busy=busy, besides=booking_id)
             continue
         cancelled = new_status == BookingStatus.CANCELLED and was != BookingStatus.CANCELLED
-        kind = BookingEventKind.CANCELLED if cancelled else BookingEventKind.UPDATED
-        await events.record(session, booking=updated, kind=kind)
+        if cancelled:
+            await events.record(session, booking=updated, kind=BookingEventKind.CANCELLED)
+        else:
+            type = events.update_type(was=was, now=updated)
+            await events.record(session, booking=updated, kind=BookingEventKind.UPDATED, type=type)
         return updated
     raise BookingConflict()
 

@@ -22,7 +22,7 @@ from bookit_graphql.bookings.models import BookingEventKind
 from bookit_graphql.bookings.types import Booking
 from bookit_graphql.compiled import Compiler, Unknown
 from bookit_graphql.context import Context
-from bookit_graphql.errors import NotFound, ServiceUnavailable
+from bookit_graphql.errors import CursorExpired, NotFound, ServiceUnavailable
 from bookit_graphql.pagination import Listing, decode_cursor, encode_cursor
 from bookit_graphql.permissions import Role, authenticated
 from bookit_graphql.scalars import parse_id
@@ -97,6 +97,7 @@ class BookingSubscriptions:
         subscriber = hub.subscribe(accepts)
         try:
             if last is not None:
+                await _check_retained(context, after=last)
                 async for event in _replay(context, after=last, accepts=accepts):
                     last = event.id
                     yield await _change(context, compiler, event)
@@ -154,6 +155,14 @@ async def _fresh_loaders(context: Context, event: Event) -> None:
         context.loader(loader).prime(key, row)
 
 
+async def _check_retained(context: Context, *, after: int) -> None:
+    """CursorExpired if events after `after` have been pruned (events.prune)."""
+    async with context.session_factory() as session:
+        pruned = await session.scalar(select(models.BookingEventRetention.pruned_through))
+    if pruned is not None and after < pruned:
+        raise CursorExpired()
+
+
 async def _replay(context: Context, *, after: int, accepts: Filter) -> AsyncGenerator[Event, None]:
     """Logged events after `after`, in order, in pages."""
     while True:
@@ -170,7 +179,7 @@ async def _replay(context: Context, *, after: int, accepts: Filter) -> AsyncGene
         for row in rows:
             event = Event.from_row(row)
             after = event.id
-            if accepts(event):
+            if event.kind is not None and accepts(event):
                 yield event
         if len(rows) < PAGE:
             return

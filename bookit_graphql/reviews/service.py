@@ -11,6 +11,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.unset import UNSET, UnsetType
 
+from bookit_graphql import sql
+from bookit_graphql.bookings import events
 from bookit_graphql.bookings.models import Booking, BookingStatus
 from bookit_graphql.errors import AlreadyExists, BadUserInput, Forbidden, InvalidState, NotFound
 from bookit_graphql.pagination import Listing
@@ -80,6 +82,14 @@ async def create_review(
     )
     if review is None:
         raise AlreadyExists("This booking already has a review.", field="bookingId")
+    # review.created for webhooks, in the one log (subscriptions skip it: kind None)
+    await events.record(
+        session,
+        booking=booking,
+        kind=None,
+        type=events.REVIEW_CREATED,
+        review=sql.dump(review),
+    )
     return review
 
 

@@ -455,13 +455,15 @@ async def test_a_subscriber_that_falls_behind_is_cut_off() -> None:
     for n in range(1, 6):
         hub._dispatch(
             Event(
-                n,
-                BookingEventKind.CREATED,
-                uuid.uuid4(),
-                uuid.uuid4(),
-                uuid.uuid4(),
-                {},
-                datetime.now(UTC),
+                id=n,
+                kind=BookingEventKind.CREATED,
+                type="booking.created",
+                booking_id=uuid.uuid4(),
+                service_id=uuid.uuid4(),
+                user_id=uuid.uuid4(),
+                booking={},
+                review=None,
+                occurred_at=datetime.now(UTC),
             )
         )
     assert subscriber.overflowed

@@ -1,0 +1,1 @@
+"""Integrations: signed webhooks and email notifications, fed by the booking event log."""

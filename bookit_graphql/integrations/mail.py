@@ -1,0 +1,65 @@
+"""Where mail goes: an SMTP server (BOOKIT_SMTP_URL), or `.eml` files in development."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from bookit_graphql.config import Settings
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmtpMailer:
+    """smtp:// (STARTTLS when the server offers it) or smtps:// (TLS from the start)."""
+
+    url: str
+    timeout: float = 30.0
+
+    async def send(self, message: EmailMessage) -> None:
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "smtps"
+        await aiosmtplib.send(
+            message,
+            hostname=parts.hostname or "localhost",
+            port=parts.port or (465 if tls else 25),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            use_tls=tls,
+            timeout=self.timeout,
+        )
+
+
+@dataclass(frozen=True)
+class FileMailer:
+    """Each message as `<folder>/<Message-ID>.eml`: open it in a mail client."""
+
+    folder: Path
+
+    async def send(self, message: EmailMessage) -> None:
+        await asyncio.to_thread(self._write, message)
+
+    def _write(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", str(message["Message-ID"]).strip("<>"))
+        final = self.folder / f"{name}.eml"
+        partial = final.with_suffix(".eml.partial")
+        partial.write_bytes(message.as_bytes())
+        os.replace(partial, final)  # a reader never sees half a message
+
+
+def mailer(settings: Settings) -> Mailer:
+    if settings.smtp_url:
+        return SmtpMailer(settings.smtp_url)
+    return FileMailer(settings.data_dir / "mail")

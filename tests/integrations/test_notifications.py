@@ -1,0 +1,184 @@
+"""Email notifications, received by a real SMTP server (aiosmtpd) and parsed as a client would."""
+
+from __future__ import annotations
+
+import email
+import socket
+from collections.abc import Iterator
+from email.message import Message
+from typing import Any
+
+import httpx
+import icalendar
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bookit_graphql.integrations.mail import SmtpMailer
+from bookit_graphql.integrations.models import Notification
+from bookit_graphql.integrations.worker import Worker
+from tests.bookings.support import RESCHEDULE_BOOKING, SET_BOOKING_STATUS, at, booked
+from tests.factories import Rows
+from tests.helpers import Account, gql
+
+MY_NOTIFICATIONS = (
+    "query { notifications(first: 50) { totalCount edges { node "
+    "{ id kind bookingId channel status sentAt createdAt } } } }"
+)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def invite(message: Message) -> tuple[str, icalendar.Component]:
+    """The calendar part: its Content-Type `method`, and its VEVENT."""
+    (part,) = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    calendar = icalendar.Calendar.from_ical(part.get_payload(decode=True))
+    assert calendar["METHOD"] == part.get_param("method")
+    (event,) = calendar.walk("VEVENT")
+    return str(part.get_param("method")), event
+
+
+async def test_a_booking_s_life_in_emails_with_one_calendar_event(
+    client: httpx.AsyncClient,
+    admin: Account,
+    alice: Account,
+    rows: Rows,
+    worker: Worker,
+    smtp: tuple[Inbox, int],
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    inbox, port = smtp
+    worker.mail = SmtpMailer(f"smtp://127.0.0.1:{port}")
+    service_id = await rows.service(title="Yoga")
+    # when alice books a week ahead, an admin confirms, alice moves it, then cancels it
+    booking = await booked(client, alice.token, service_id, at(1))
+    await worker.drain()
+    listed = await gql(client, MY_NOTIFICATIONS, token=alice.token)
+    kinds = {
+        e["node"]["kind"]: e["node"]["status"] for e in listed["data"]["notifications"]["edges"]
+    }
+    assert kinds == {"BOOKING_RECEIVED": "SENT", "REMINDER": "PENDING"}
+    await gql(
+        client, SET_BOOKING_STATUS, {"id": booking["id"], "status": "CONFIRMED"}, token=admin.token
+    )
+    await gql(
+        client, RESCHEDULE_BOOKING, {"id": booking["id"], "startsAt": at(5)}, token=alice.token
+    )
+    await gql(
+        client, SET_BOOKING_STATUS, {"id": booking["id"], "status": "CANCELLED"}, token=alice.token
+    )
+    await worker.drain()
+    await worker.drain()  # a second pass sends nothing twice
+    # then alice got four emails about one calendar event, its SEQUENCE growing
+    assert [m["To"] for m in inbox.messages] == ["Alice <alice@example.com>"] * 4
+    subjects = [m["Subject"] for m in inbox.messages]
+    assert subjects == [
+        "Booking received: Yoga",
+        "Booking confirmed: Yoga",
+        "Booking moved: Yoga",
+        "Booking cancelled: Yoga",
+    ]
+    invites = [invite(m) for m in inbox.messages]
+    assert [method for method, _ in invites] == ["REQUEST", "REQUEST", "REQUEST", "CANCEL"]
+    assert {str(e["UID"]) for _, e in invites} == {f"booking-{booking['id']}@bookit"}
+    assert [int(e["SEQUENCE"]) for _, e in invites] == [0, 1, 2, 3]
+    assert [str(e["STATUS"]) for _, e in invites] == [
+        "TENTATIVE",
+        "CONFIRMED",
+        "CONFIRMED",
+        "CANCELLED",
+    ]
+    moved = invites[2][1]
+    assert moved.decoded("DTSTART").isoformat() == at(5).replace("+00:00", "+00:00")
+    # plain text and HTML, times in UTC (the service's zone, once services have one)
+    plain = next(p for p in inbox.messages[0].walk() if p.get_content_type() == "text/plain")
+    assert "Yoga" in plain.get_payload(decode=True).decode()
+    assert "(UTC)" in plain.get_payload(decode=True).decode()
+    assert any(p.get_content_type() == "text/html" for p in inbox.messages[0].walk())
+    # and every reminder was withdrawn (the move scheduled a new one, the cancel withdrew it)
+    listed = await gql(client, MY_NOTIFICATIONS, token=alice.token)
+    nodes = [e["node"] for e in listed["data"]["notifications"]["edges"]]
+    reminders = [n["status"] for n in nodes if n["kind"] == "REMINDER"]
+    assert reminders == ["WITHDRAWN", "WITHDRAWN"]
+    assert all(n["channel"] == "EMAIL" for n in nodes)
+    assert all(n["sentAt"] for n in nodes if n["status"] == "SENT")
+    # a user sees only their own
+    bob_sees = await gql(client, MY_NOTIFICATIONS, token=(await _bob(client)).token)
+    assert bob_sees["data"]["notifications"]["totalCount"] == 0
+
+
+async def _bob(client: httpx.AsyncClient) -> Account:
+    from tests.helpers import sign_up
+
+    return await sign_up(client, "bob@example.com", full_name="Bob")
+
+
+async def test_the_reminder_goes_24_hours_before_and_not_for_a_booking_made_later(
+    client: httpx.AsyncClient,
+    alice: Account,
+    rows: Rows,
+    worker: Worker,
+    smtp: tuple[Inbox, int],
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    inbox, port = smtp
+    worker.mail = SmtpMailer(f"smtp://127.0.0.1:{port}")
+    service_id = await rows.service(title="Judo")
+    await booked(client, alice.token, service_id, at(1))
+    await worker.drain()
+    assert len(inbox.messages) == 1  # the reminder waits for its time
+    async with db.begin() as session:  # its time comes
+        await session.execute(
+            update(Notification)
+            .where(Notification.kind == "REMINDER")
+            .values(send_at=Notification.created_at)
+        )
+    await worker.drain()
+    assert [m["Subject"] for m in inbox.messages] == [
+        "Booking received: Judo",
+        "Reminder: Judo tomorrow",
+    ]
+    method, event = invite(inbox.messages[1])
+    assert method == "REQUEST"
+    assert int(event["SEQUENCE"]) == 0
+    # a booking made less than 24 hours ahead gets no reminder
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(hours=3)).replace(microsecond=0).isoformat()
+    await booked(client, alice.token, service_id, soon)
+    await worker.drain()
+    listed = await gql(client, MY_NOTIFICATIONS, token=alice.token)
+    kinds = sorted(e["node"]["kind"] for e in listed["data"]["notifications"]["edges"])
+    assert kinds == ["BOOKING_RECEIVED", "BOOKING_RECEIVED", "REMINDER"]
+
+
+async def test_without_smtp_development_mail_lands_as_eml_files(
+    client: httpx.AsyncClient, alice: Account, rows: Rows, worker: Worker, tmp_path: Any
+) -> None:
+    service_id = await rows.service(title="Tea")
+    await booked(client, alice.token, service_id, at(1))
+    await worker.drain()
+    (written,) = (tmp_path / "mail").glob("*.eml")
+    message = email.message_from_bytes(written.read_bytes())
+    assert message["Subject"] == "Booking received: Tea"
+    assert invite(message)[0] == "REQUEST"
