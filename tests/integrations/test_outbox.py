@@ -42,7 +42,10 @@ async def test_two_instances_share_the_outbox_without_doubling(
     tmp_path: Path,
 ) -> None:
     # given two servers on one database, each running its worker
-    servers = [start_server(f"s{i}.log", BOOKIT_DATA_DIR=str(tmp_path / f"d{i}")) for i in range(2)]
+    servers = [
+        start_server(f"s{i}.log", BOOKIT_DATA_DIR=str(tmp_path / f"d{i}"), BOOKIT_WORKER="on")
+        for i in range(2)
+    ]
     for path in ("/a", "/b", "/c"):
         made = await gql(client, CREATE, {"input": {"url": receiver.url(path)}}, token=admin.token)
         receiver.secrets[path] = [made["data"]["createWebhookEndpoint"]["secret"]]
@@ -85,7 +88,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     tmp_path: Path,
 ) -> None:
     # given one server whose delivery hangs at the receiver
-    first = start_server("first.log", BOOKIT_DATA_DIR=str(tmp_path / "d1"))
+    first = start_server("first.log", BOOKIT_DATA_DIR=str(tmp_path / "d1"), BOOKIT_WORKER="on")
     made = await gql(client, CREATE, {"input": {"url": receiver.url("/k")}}, token=admin.token)
     receiver.secrets["/k"] = [made["data"]["createWebhookEndpoint"]["secret"]]
     receiver.hold["/k"] = threading.Event()
@@ -111,7 +114,7 @@ async def test_a_worker_killed_mid_delivery_loses_nothing(
     # and its lease runs out (LEASE_SECONDS; brought forward here) and another server starts
     async with db.begin() as session:
         await session.execute(update(WebhookEndpoint).values(lease_until=None))
-    start_server("second.log", BOOKIT_DATA_DIR=str(tmp_path / "d2"))
+    start_server("second.log", BOOKIT_DATA_DIR=str(tmp_path / "d2"), BOOKIT_WORKER="on")
     # then the delivery is made again, with the same webhook-id: at least once
     await wait_for(lambda: len(receiver.at("/k")) == 2)
     got = receiver.at("/k")
