@@ -6,14 +6,14 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
 import strawberry
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
@@ -111,6 +111,18 @@ class Listing:
     @property
     def key_types(self) -> list[type]:
         return [key.type.python_type for key in self.keys]
+
+
+def filtered(
+    query: Select[Any],
+    tests: Mapping[str, Callable[[Any], ColumnElement[bool]]],
+    names: Sequence[str],
+) -> Select[Any]:
+    """`query` with the test of each filter in `names`, whose value is the bind parameter
+    of the filter's own name: a Listing gives the values per request."""
+    for name in names:
+        query = query.where(tests[name](bindparam(name)))
+    return query
 
 
 @dataclass

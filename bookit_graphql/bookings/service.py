@@ -64,7 +64,7 @@ from bookit_graphql.errors import (
     NotFound,
     SlotUnavailable,
 )
-from bookit_graphql.pagination import Listing
+from bookit_graphql.pagination import Listing, filtered
 from bookit_graphql.permissions import Role
 from bookit_graphql.scalars import parse_id
 from bookit_graphql.users.models import User
@@ -259,10 +259,7 @@ def _bookings_query(names: tuple[str, ...]) -> Select[Any]:
         "from": models.Booking.ends_at.__gt__,
         "to": models.Booking.starts_at.__lt__,
     }
-    query = select(models.Booking)
-    for name in names:
-        query = query.where(tests[name](bindparam(name)))
-    return query
+    return filtered(select(models.Booking), tests, names)
 
 
 def booking_listing(*, actor: User, booking_id: uuid.UUID | None) -> Listing:

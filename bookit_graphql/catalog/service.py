@@ -35,7 +35,7 @@ from bookit_graphql.catalog.models import Service
 from bookit_graphql.catalog.schedule import Rules, Weekday
 from bookit_graphql.db import contains_pattern
 from bookit_graphql.errors import BadUserInput, NotFound
-from bookit_graphql.pagination import Listing
+from bookit_graphql.pagination import Listing, filtered
 from bookit_graphql.permissions import Role
 from bookit_graphql.users.models import User
 
@@ -115,10 +115,7 @@ def _services_query(names: tuple[str, ...]) -> Select[Any]:
         "price_min": Service.price.__ge__,
         "price_max": Service.price.__le__,
     }
-    query = select(Service)
-    for name in names:
-        query = query.where(tests[name](bindparam(name)))
-    return query
+    return filtered(select(Service), tests, names)
 
 
 def service_listing(*, service_id: uuid.UUID | None, viewer: User | None) -> Listing:

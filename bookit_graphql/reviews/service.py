@@ -6,7 +6,7 @@ import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.unset import UNSET, UnsetType
@@ -15,7 +15,7 @@ from bookit_graphql import sql
 from bookit_graphql.bookings import events
 from bookit_graphql.bookings.models import Booking, BookingStatus
 from bookit_graphql.errors import AlreadyExists, BadUserInput, Forbidden, InvalidState, NotFound
-from bookit_graphql.pagination import Listing
+from bookit_graphql.pagination import Listing, filtered
 from bookit_graphql.permissions import Role
 from bookit_graphql.reviews.models import MAX_COMMENT, Review
 from bookit_graphql.scalars import parse_id
@@ -156,8 +156,5 @@ def reviews_listing(*, actor: User, service_id: str | None, user_id: str | None)
 @functools.cache
 def _reviews_query(names: tuple[str, ...]) -> Select[Any]:
     """One query object per set of filters, their values as parameters (see Listing)."""
-    columns = {"user_id": Review.user_id, "service_id": Review.service_id}
-    query = select(Review)
-    for name in names:
-        query = query.where(columns[name] == bindparam(name))
-    return query
+    tests = {"user_id": Review.user_id.__eq__, "service_id": Review.service_id.__eq__}
+    return filtered(select(Review), tests, names)

@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookit_graphql.config import Settings
 from bookit_graphql.db import contains_pattern
 from bookit_graphql.errors import AlreadyExists, BadUserInput, InvalidState, NotFound
-from bookit_graphql.pagination import Listing
+from bookit_graphql.pagination import Listing, filtered
 from bookit_graphql.permissions import Role
 from bookit_graphql.users.auth import (
     check_full_name,
@@ -85,10 +85,7 @@ def _users_query(names: tuple[str, ...]) -> Select[Any]:
         "role": User.role.__eq__,
         "is_active": User.is_active.__eq__,
     }
-    query = select(User)
-    for name in names:
-        query = query.where(tests[name](bindparam(name)))
-    return query
+    return filtered(select(User), tests, names)
 
 
 async def update_user(
