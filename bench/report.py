@@ -17,6 +17,8 @@ NAMES = {
     "S1": "S1 browse: `services(first: 50)`, every ServiceFields field, anonymous",
     "S2": "S2 bookings: an admin's `bookings(first: 50)` with BookingFields",
     "S3": "S3 detail: `service(id)` with `reviews(first: 20)` and their authors",
+    "S4": "S4 slots: `services(first: 50)`, each with `availableSlots` of next week "
+    "(stepMinutes 60, the demo's rules), anonymous",
     "L1": "L1 login storm: S1 while 4 connections log in (bcrypt cost 12)",
     "W1": "W1 book: `createBooking` on free slots, 16 users, 16 services",
     "W2": "W2 contention: 50 concurrent bookings of one slot per round (losers' latency)",
@@ -60,7 +62,7 @@ def table(output: dict[str, Any]) -> str:
         "| BookIt / baseline |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in ("S1", "S2", "S3", "L1", "W1", "W2"):
+    for name in ("S1", "S2", "S3", "S4", "L1", "W1", "W2"):
         if name not in results:
             continue
         ratio = _ratio(results, name)
@@ -136,7 +138,7 @@ def details(output: dict[str, Any]) -> str:
         )
     if "page_size" in results:
         parts.append("**Statements per request at 5 and at 50 items** (one request each; "
-                     "S3 pages its reviews):\n")  # fmt: skip
+                     "S3 pages its reviews, S4 its services):\n")  # fmt: skip
         for name, per_server in results["page_size"].items():
             described = "; ".join(f"{s} {a} → {b}" for s, (a, b) in per_server.items())
             parts.append(f"- {name}: {described}")

@@ -2,9 +2,10 @@
 
 1. a fresh data folder under /tmp, filled by `bookit demo-data` (bcrypt cost 12);
 2. its embedded PostgreSQL restarted with pg_stat_statements (statements per request);
-3. `bookit serve` (BOOKIT_RATE_LIMIT=off) and the raw baseline, one process each,
-   on the server core (with --metrics-off, a second `bookit serve` with
-   BOOKIT_METRICS=off too); wrk, the asyncio clients and PostgreSQL on the other;
+3. `bookit serve` (BOOKIT_RATE_LIMIT=off, BOOKIT_MAX_COST for S4) and the raw
+   baseline, one process each, on the server core (with --metrics-off, a second
+   `bookit serve` with BOOKIT_METRICS=off too); wrk, the asyncio clients and
+   PostgreSQL on the other;
 4. a check that both servers answer the read documents with the same JSON;
 5. the scenarios against each server in turn; results to bench/results/*.json
    and docs/benchmarks.md.
@@ -35,8 +36,8 @@ import psycopg
 from bench import clients, documents, report, stack
 from bench.load import Wrk, booking_script, login_script, result, static_script
 
-READS = ("S1", "S2", "S3")
-ALL = ("S1", "S2", "S3", "L1", "W1", "W2", "F1")
+READS = ("S1", "S2", "S3", "S4")
+ALL = ("S1", "S2", "S3", "S4", "L1", "W1", "W2", "F1", "F2")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     env.update(
         BOOKIT_DATA_DIR=str(folder),
         BOOKIT_RATE_LIMIT="off",
+        BOOKIT_MAX_COST=str(documents.MAX_COST),  # S4's request (documents.py)
         SECRET_KEY=secret,
         LOG_LEVEL="WARNING",
         ACCESS_TOKEN_EXPIRE="120",
@@ -291,6 +293,8 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
             None,
         ),
     }
+    slots = {"first": 50, **documents.next_week(datetime.now(UTC))}
+    reads["S4"] = (documents.body(documents.SERVICE_SLOTS, "ServiceSlots", slots), None)
     results: dict[str, Any] = {"same_json": same_json(servers, reads)}
     print(f"same JSON from both servers: {results['same_json']}", flush=True)  # noqa: T201
     results["page_size"] = page_size_check(bench, servers, admin, detail_id)
@@ -381,6 +385,14 @@ def page_size_check(
         "S2": lambda n: (documents.body(documents.BOOKINGS, "Bookings", {"first": n}), admin),
         "S3": lambda n: (
             documents.body(documents.SERVICE, "Service", {"id": detail_id, "reviewsFirst": n}),
+            None,
+        ),
+        "S4": lambda n: (
+            documents.body(
+                documents.SERVICE_SLOTS,
+                "ServiceSlots",
+                {"first": n, **documents.next_week(datetime.now(UTC))},
+            ),
             None,
         ),
     }
