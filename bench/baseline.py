@@ -306,7 +306,9 @@ class Baseline:
         params = {"first": variables.get("first") or 20, "from": start, "to": end}
         async with self.pool.connection() as connection:
             cursor = connection.cursor(row_factory=namedtuple_row)
-            rows = await (await cursor.execute(SERVICE_SLOTS.encode(), params)).fetchall()
+            rows: list[Any] = await (
+                await cursor.execute(SERVICE_SLOTS.encode(), params)
+            ).fetchall()
         now = datetime.now(UTC)
         edges = []
         for row in rows:

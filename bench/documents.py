@@ -107,6 +107,23 @@ query ServiceSlots($first: Int, $from: DateTime!, $to: DateTime!) {
   }
 }"""
 
+# F2's set-up, as the admin: a service of its own (open around the clock, one
+# seat), and endpoints that hear of that service only.
+CREATE_SERVICE = """
+mutation CreateService($input: CreateServiceInput!) {
+  createService(input: $input) { id }
+}"""
+
+CREATE_WEBHOOK_ENDPOINT = """
+mutation CreateWebhookEndpoint($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) { secret endpoint { id } }
+}"""
+
+DELETE_WEBHOOK_ENDPOINT = """
+mutation DeleteWebhookEndpoint($id: ID!) {
+  deleteWebhookEndpoint(id: $id)
+}"""
+
 BOOKING_CHANGES = (
     """
 subscription BookingChanges($serviceId: ID, $bookingId: ID, $after: String) {

@@ -53,6 +53,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(ALL), help=f"of {','.join(ALL)}")
     parser.add_argument("--subscribers", type=int, default=1000, help="F1 subscribers (1000)")
     parser.add_argument("--changes", type=int, default=20, help="F1 burst of changes (20)")
+    parser.add_argument(
+        "--webhook-changes", type=int, default=1000, help="F2 bookings, each to 10 endpoints (1000)"
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="demo-data scale (1)")
     parser.add_argument(
         "--soak", type=float, default=0, help="also run S1 this many seconds, sampling RSS"
@@ -68,6 +71,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.duration, args.warmup = 3, 1
         args.changes = min(args.changes, 5)
+        args.webhook_changes = min(args.webhook_changes, 100)
     args.scenarios = [name.strip().upper() for name in args.scenarios.split(",") if name.strip()]
     unknown = set(args.scenarios) - set(ALL)
     if unknown:
@@ -229,6 +233,19 @@ def main(argv: list[str] | None = None) -> None:
                         quiet_port,
                     )
                 )
+            if "F2" in args.scenarios:
+                # the receiver is a client: on the client core, beside wrk and PostgreSQL
+                receiver_port = stack.free_port()
+                servers.append(
+                    stack.start(
+                        "receiver",
+                        [sys.executable, "-m", "bench.receiver", "--port", str(receiver_port)],
+                        env,
+                        folder / "receiver.log",
+                        receiver_port,
+                        core=client_core,
+                    )
+                )
             bench = Bench(args, url, wrk, folder)
             results = run_scenarios(bench, servers, demo)
             output = {
@@ -261,6 +278,8 @@ def main(argv: list[str] | None = None) -> None:
 def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -> dict[str, Any]:
     args = bench.args
     bookit = servers[0]
+    receiver = next((server for server in servers if server.name == "receiver"), None)
+    servers = [server for server in servers if server is not receiver]
     with psycopg.connect(bench.url) as connection:
         rows = connection.execute(
             "SELECT id::text, duration_minutes FROM services WHERE is_active "
@@ -370,6 +389,28 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                     )
                 ),
             )
+        }
+    if "F2" in args.scenarios and receiver is not None:
+        results["F2"] = {
+            variant: bench.measure(
+                bookit,
+                "F2",
+                functools.partial(
+                    asyncio.run,
+                    clients.webhooks(
+                        url=bookit.url,
+                        receiver=receiver.base,
+                        admin_token=admin,
+                        booker_token=users[0],
+                        endpoints=10,
+                        changes=args.webhook_changes,
+                        fail_half=variant == "failing",
+                        label=variant,
+                        wait_seconds=300,
+                    ),
+                ),
+            )
+            for variant in ("healthy", "failing")
         }
     if args.soak:
         results["M1"] = soak(bench, bookit, reads["S1"][0], args.soak)

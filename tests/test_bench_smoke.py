@@ -17,7 +17,7 @@ import orjson
 import psycopg
 import pytest
 
-from bench import documents
+from bench import documents, receiver
 from bench.baseline import Baseline
 from bookit_graphql import demo
 from bookit_graphql.app import create_app
@@ -144,3 +144,27 @@ def _edges(answer: dict[str, Any]) -> list[Any]:
     connection = data.get("services") or data.get("bookings") or data["service"]["reviews"]
     edges: list[Any] = connection["edges"]
     return edges
+
+
+async def test_the_webhook_receiver_fails_the_first_attempt_of_every_second_delivery() -> None:
+    # given F2's receiver, told to fail half
+    transport = httpx.ASGITransport(app=receiver.create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver.test") as client:
+        await client.post("/reset", params={"fail": "1"})
+
+        # when four deliveries arrive, then each of them again
+        async def send(webhook_id: str) -> int:
+            body = {"type": "booking.created", "timestamp": "2027-01-01T09:00:00+00:00"}
+            headers = {"webhook-id": webhook_id}
+            return (await client.post("/hooks/0", json=body, headers=headers)).status_code
+
+        first = [await send(f"msg_{n}") for n in range(4)]
+        again = [await send(f"msg_{n}") for n in range(4)]
+
+        # then the second and fourth failed once, and every attempt is on record
+        assert (first, again) == ([200, 500, 200, 500], [200] * 4)
+        attempts = (await client.get("/received")).json()
+        assert [(a[0], a[1], a[4]) for a in attempts[:2]] == [
+            ("msg_0", "0", 200),
+            ("msg_1", "0", 500),
+        ]
