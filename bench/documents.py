@@ -143,8 +143,11 @@ def body(query: str, operation: str, variables: Mapping[str, object]) -> dict[st
 
 
 def next_week(now: datetime) -> dict[str, str]:
-    """S4's window: next Monday 00:00 UTC for 7 days, far enough ahead that every demo
-    service's notice has passed, so both servers see the same slots all run long."""
-    monday = now.astimezone(UTC).date() + timedelta(days=7 - now.astimezone(UTC).weekday())
+    """S4's window: from a Monday 00:00 UTC for 7 days, the next one at least 2 days
+    ahead, past every demo service's notice (at most a day), so that the slots do not
+    change while the run lasts and both servers answer the same."""
+    today = now.astimezone(UTC).date()
+    days = 7 - today.weekday()
+    monday = today + timedelta(days=days if days >= 2 else days + 7)
     start = datetime.combine(monday, time(), tzinfo=UTC)
     return {"from": start.isoformat(), "to": (start + timedelta(days=7)).isoformat()}

@@ -406,7 +406,7 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                         changes=args.webhook_changes,
                         fail_half=variant == "failing",
                         label=variant,
-                        wait_seconds=300,
+                        wait_seconds=600,
                     ),
                 ),
             )
