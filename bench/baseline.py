@@ -175,8 +175,10 @@ WHERE s.id = %(service_id)s AND s.is_active
 
 INSERT_BOOKING = f"""
 WITH b AS (
-  INSERT INTO bookings (id, service_id, user_id, starts_at, ends_at, status)
-  VALUES (%(id)s, %(service_id)s, %(user_id)s, %(starts_at)s, %(ends_at)s, 'PENDING')
+  INSERT INTO bookings (id, service_id, user_id, starts_at, ends_at, busy_starts_at,
+                        busy_ends_at, status)
+  VALUES (%(id)s, %(service_id)s, %(user_id)s, %(starts_at)s, %(ends_at)s, %(starts_at)s,
+          %(ends_at)s, 'PENDING')
   ON CONFLICT DO NOTHING RETURNING *
 )
 SELECT json_build_object('data', json_build_object('createBooking', json_build_object(
