@@ -197,8 +197,9 @@ FROM b JOIN services s ON s.id = b.service_id JOIN users u ON u.id = b.user_id
 
 RECORD_EVENT = """
 WITH e AS (
-  INSERT INTO booking_events (kind, booking_id, service_id, user_id, booking)
-  VALUES ('CREATED', %(id)s, %(service_id)s, %(user_id)s, %(snapshot)s) RETURNING id
+  INSERT INTO booking_events (kind, type, booking_id, service_id, user_id, booking)
+  VALUES ('CREATED', 'booking.created', %(id)s, %(service_id)s, %(user_id)s, %(snapshot)s)
+  RETURNING id
 )
 SELECT pg_notify('booking_events', id::text) FROM e
 """
