@@ -31,11 +31,13 @@ import jwt
 import orjson
 import psycopg
 import uvicorn
+from psycopg.rows import namedtuple_row
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bookit_graphql.catalog.schedule import Rules, local_start
 from bookit_graphql.users import passwords
 
 EVENT_LOG_LOCK = 7_310_002  # the same key as bookit_graphql.bookings.events
@@ -145,6 +147,26 @@ SELECT json_build_object('data', json_build_object('service', json_build_object(
 FROM s
 """
 
+# S4: the page S1 lists, each service's rules and the busy times of its active
+# bookings that can meet the window (their buffers included), in one statement;
+# the slots are then proposed by the same rules engine as BookIt's (the work
+# the answer needs), and the seats counted here.
+SERVICE_SLOTS = """
+WITH page AS (
+  SELECT * FROM services WHERE is_active ORDER BY created_at, id LIMIT %(first)s
+)
+SELECT p.id::text AS id, p.duration_minutes, p.time_zone, p.weekly_hours, p.closures,
+  p.buffer_before_minutes, p.buffer_after_minutes, p.min_notice_minutes,
+  p.max_advance_days, p.capacity,
+  ARRAY(SELECT ARRAY[b.busy_starts_at, b.busy_ends_at] FROM bookings b
+        WHERE b.service_id = p.id AND b.status <> 'CANCELLED'
+          AND tstzrange(b.busy_starts_at, b.busy_ends_at, '[)')
+              && tstzrange(%(from)s - make_interval(mins => p.buffer_before_minutes),
+                           %(to)s + make_interval(mins => p.buffer_after_minutes), '[)')
+  ) AS busy
+FROM page p ORDER BY p.created_at, p.id
+"""
+
 BOOKER = f"""
 WITH {VIEWER}
 SELECT v.id, s.duration_minutes FROM viewer v, services s
@@ -153,8 +175,10 @@ WHERE s.id = %(service_id)s AND s.is_active
 
 INSERT_BOOKING = f"""
 WITH b AS (
-  INSERT INTO bookings (id, service_id, user_id, starts_at, ends_at, status)
-  VALUES (%(id)s, %(service_id)s, %(user_id)s, %(starts_at)s, %(ends_at)s, 'PENDING')
+  INSERT INTO bookings (id, service_id, user_id, starts_at, ends_at, busy_starts_at,
+                        busy_ends_at, status)
+  VALUES (%(id)s, %(service_id)s, %(user_id)s, %(starts_at)s, %(ends_at)s, %(starts_at)s,
+          %(ends_at)s, 'PENDING')
   ON CONFLICT DO NOTHING RETURNING *
 )
 SELECT json_build_object('data', json_build_object('createBooking', json_build_object(
@@ -173,8 +197,9 @@ FROM b JOIN services s ON s.id = b.service_id JOIN users u ON u.id = b.user_id
 
 RECORD_EVENT = """
 WITH e AS (
-  INSERT INTO booking_events (kind, booking_id, service_id, user_id, booking)
-  VALUES ('CREATED', %(id)s, %(service_id)s, %(user_id)s, %(snapshot)s) RETURNING id
+  INSERT INTO booking_events (kind, type, booking_id, service_id, user_id, booking)
+  VALUES ('CREATED', 'booking.created', %(id)s, %(service_id)s, %(user_id)s, %(snapshot)s)
+  RETURNING id
 )
 SELECT pg_notify('booking_events', id::text) FROM e
 """
@@ -239,6 +264,7 @@ class Baseline:
             "Services": self.services,
             "Bookings": self.bookings,
             "Service": self.service,
+            "ServiceSlots": self.service_slots,
             "CreateBooking": self.create_booking,
             "Login": self.login,
         }
@@ -275,6 +301,36 @@ class Baseline:
         if row is None:
             return error("No such service.", "NOT_FOUND")
         return str(row[0]).encode()
+
+    async def service_slots(self, variables: dict[str, Any], auth: str | None) -> bytes:
+        start = datetime.fromisoformat(variables["from"])
+        end = datetime.fromisoformat(variables["to"])
+        step = timedelta(minutes=60)  # the document's stepMinutes
+        params = {"first": variables.get("first") or 20, "from": start, "to": end}
+        async with self.pool.connection() as connection:
+            cursor = connection.cursor(row_factory=namedtuple_row)
+            rows: list[Any] = await (
+                await cursor.execute(SERVICE_SLOTS.encode(), params)
+            ).fetchall()
+        now = datetime.now(UTC)
+        edges = []
+        for row in rows:
+            rules = Rules.of(row)
+            duration = timedelta(minutes=row.duration_minutes)
+            slots = []
+            for starts in rules.slots(start, end, duration=duration, step=step, now=now):
+                busy_from, busy_until = rules.busy(starts, starts + duration)
+                taken = sum(1 for b in row.busy if b[0] < busy_until and b[1] > busy_from)
+                if taken < rules.capacity:
+                    slots.append(
+                        {
+                            "startsAt": starts.astimezone(UTC).isoformat(),
+                            "localStart": local_start(starts, rules.tz),
+                            "seatsLeft": rules.capacity - taken,
+                        }
+                    )
+            edges.append({"node": {"id": row.id, "availableSlots": slots}})
+        return orjson.dumps({"data": {"services": {"edges": edges}}})
 
     async def bookings(self, variables: dict[str, Any], auth: str | None) -> bytes:
         params = {**self.claims(auth), "first": variables.get("first") or 20}

@@ -1,4 +1,4 @@
-"""The asyncio clients: logins, W2 (one slot, 50 bookers) and F1 (1,000 subscribers)."""
+"""The asyncio clients: logins, W2 (one slot, 50 bookers), F1 (1,000 subscribers), F2 (webhooks)."""
 
 from __future__ import annotations
 
@@ -226,6 +226,114 @@ async def fanout(
         "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies, default=0.0),
         **memory,
+    }
+
+
+async def _graphql(
+    client: httpx.AsyncClient, url: str, token: str, query: str, operation: str, variables: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        url,
+        json=documents.body(query, operation, variables),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    payload: dict[str, Any] = response.json()
+    if "errors" in payload:
+        raise RuntimeError(f"{operation} failed: {payload['errors']}")
+    data: dict[str, Any] = payload["data"]
+    return data
+
+
+async def webhooks(
+    *,
+    url: str,
+    receiver: str,
+    admin_token: str,
+    booker_token: str,
+    endpoints: int,
+    changes: int,
+    fail_half: bool,
+    label: str,
+    wait_seconds: float,
+    concurrency: int = 16,
+) -> dict[str, Any]:
+    """F2: `changes` bookings, each delivered to `endpoints` endpoints on the local receiver.
+
+    A service of its own (open around the clock) and endpoints filtered to it,
+    so that no other scenario's bookings reach them; deleted at the end. Waits
+    until every (endpoint, booking) delivery was accepted once or `wait_seconds`
+    passed, then a little longer, so that a late repeat still counts as doubled.
+    Latency of a delivery: its accepted attempt's arrival minus the event's
+    `timestamp` in the body (occurred_at: the server's now() in the booking's
+    transaction, just before its commit); deliveries/s from the first booking
+    sent to the last delivery accepted.
+    """
+    expected = endpoints * changes
+    async with httpx.AsyncClient(timeout=60) as http:
+        await http.post(f"{receiver}/reset", params={"fail": "1" if fail_half else "0"})
+        service_input = {"title": f"F2 {label}", "price": "10.00", "durationMinutes": 60}
+        service = await _graphql(
+            http, url, admin_token, documents.CREATE_SERVICE, "CreateService",
+            {"input": service_input},
+        )  # fmt: skip
+        service_id = service["createService"]["id"]
+        endpoint_ids = []
+        for n in range(endpoints):
+            given = {"url": f"{receiver}/hooks/{n}", "serviceId": service_id,
+                     "eventTypes": ["booking.created"], "description": f"F2 {label}"}  # fmt: skip
+            made = await _graphql(
+                http, url, admin_token, documents.CREATE_WEBHOOK_ENDPOINT,
+                "CreateWebhookEndpoint", {"input": given},
+            )  # fmt: skip
+            endpoint_ids.append(made["createWebhookEndpoint"]["endpoint"]["id"])
+        # whole hours from tomorrow on: 1,000 of them fit in the default 365-day horizon
+        first_slot = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        first_slot += timedelta(days=1)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def change(index: int) -> None:
+            starts = first_slot + timedelta(hours=index)
+            variables = {"input": {"serviceId": service_id, "startsAt": starts.isoformat()}}
+            async with gate:
+                await _graphql(http, url, booker_token, documents.CREATE_BOOKING,
+                               "CreateBooking", variables)  # fmt: skip
+
+        started = time.time()
+        await asyncio.gather(*(change(i) for i in range(changes)))
+        booked = time.time()
+        deadline = time.monotonic() + wait_seconds
+        attempts: list[list[Any]] = []
+        while time.monotonic() < deadline:
+            attempts = (await http.get(f"{receiver}/received")).json()
+            if len({a[0] for a in attempts if a[4] == 200}) >= expected:
+                break
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(6)  # a repeat would come within a retry (5 s) and a poll (1 s)
+        attempts = (await http.get(f"{receiver}/received")).json()
+        for endpoint_id in endpoint_ids:
+            await _graphql(http, url, admin_token, documents.DELETE_WEBHOOK_ENDPOINT,
+                           "DeleteWebhookEndpoint", {"id": endpoint_id})  # fmt: skip
+    accepted = [a for a in attempts if a[4] == 200]
+    distinct = {a[0] for a in accepted}
+    latencies = [(a[2] - datetime.fromisoformat(a[3]).timestamp()) * 1000 for a in accepted]
+    last = max((a[2] for a in accepted), default=started)
+    return {
+        "endpoints": endpoints,
+        "changes": changes,
+        "fail_half": fail_half,
+        "expected": expected,
+        "delivered": len(distinct),
+        "lost": expected - len(distinct),
+        "doubled": len(accepted) - len(distinct),
+        "attempts": len(attempts),
+        "failed_attempts": sum(1 for a in attempts if a[4] != 200),
+        "requests": max(1, len(accepted)),  # measure(): the server's CPU per delivery
+        "bookings_per_s": changes / (booked - started) if booked > started else 0.0,
+        "seconds": last - started,
+        "deliveries_per_s": len(accepted) / (last - started) if last > started else 0.0,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies, default=0.0),
     }
 
 

@@ -17,10 +17,14 @@ NAMES = {
     "S1": "S1 browse: `services(first: 50)`, every ServiceFields field, anonymous",
     "S2": "S2 bookings: an admin's `bookings(first: 50)` with BookingFields",
     "S3": "S3 detail: `service(id)` with `reviews(first: 20)` and their authors",
+    "S4": "S4 slots: `services(first: 50)`, each with `availableSlots` of next week "
+    "(stepMinutes 60, the demo's rules), anonymous",
     "L1": "L1 login storm: S1 while 4 connections log in (bcrypt cost 12)",
     "W1": "W1 book: `createBooking` on free slots, 16 users, 16 services",
     "W2": "W2 contention: 50 concurrent bookings of one slot per round (losers' latency)",
     "F1": "F1 fan-out: subscribers of `bookingChanged`, a burst of bookings",
+    "F2": "F2 webhooks: bookings delivered to 10 endpoints on a local receiver, healthy and "
+    "failing the first attempt of every second delivery",
 }
 
 
@@ -60,7 +64,7 @@ def table(output: dict[str, Any]) -> str:
         "| BookIt / baseline |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in ("S1", "S2", "S3", "L1", "W1", "W2"):
+    for name in ("S1", "S2", "S3", "S4", "L1", "W1", "W2"):
         if name not in results:
             continue
         ratio = _ratio(results, name)
@@ -134,9 +138,38 @@ def details(output: dict[str, Any]) -> str:
             f"burst {found['after_burst_mb']:.0f} MB; SQL queries per delivered event "
             f"{_per(found, 'queries')}.\n"
         )
+    if "F2" in results:
+        parts.append(
+            "**F2**, BookIt only (the baseline has no webhooks): each booking of a service of "
+            "its own is delivered to 10 endpoints on a local receiver (a Starlette process on "
+            "the client core), counted there by `webhook-id`; latency from the event's "
+            "`timestamp` (occurred_at, just before the booking's commit) to the accepted "
+            "attempt's arrival; deliveries/s from the first booking sent to the last delivery. "
+            "Failing: the receiver answers 500 to the first attempt of every second delivery, "
+            "which the worker retries after about 5 s. Server CPU per delivery includes the "
+            "bookings.\n"
+        )
+        parts.append("| variant | bookings | deliveries | delivered | lost | doubled | "
+                     "attempts | bookings/s | deliveries/s | p50 ms | p99 ms | max ms | "
+                     "server CPU ms/delivery |")  # fmt: skip
+        parts.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+                     "---: | ---: | ---: |")  # fmt: skip
+        for variant, found in results["F2"].items():
+            if "failed" in found:
+                parts.append(f"| {variant} | failed: {found['failed']} |" + " |" * 11)
+                continue
+            parts.append(
+                f"| {variant} | {found['changes']:,} | {found['expected']:,} | "
+                f"{found['delivered']:,} | {found['lost']} | {found['doubled']} | "
+                f"{found['attempts']:,} | {found['bookings_per_s']:,.0f} | "
+                f"{found['deliveries_per_s']:,.0f} | {found['p50_ms']:,.0f} | "
+                f"{found['p99_ms']:,.0f} | {found['max_ms']:,.0f} | "
+                f"{found.get('server_cpu_ms', 0):.2f} |"
+            )
+        parts.append("")
     if "page_size" in results:
         parts.append("**Statements per request at 5 and at 50 items** (one request each; "
-                     "S3 pages its reviews):\n")  # fmt: skip
+                     "S3 pages its reviews, S4 its services):\n")  # fmt: skip
         for name, per_server in results["page_size"].items():
             described = "; ".join(f"{s} {a} → {b}" for s, (a, b) in per_server.items())
             parts.append(f"- {name}: {described}")
@@ -176,6 +209,13 @@ def targets(output: dict[str, Any]) -> str:
         factor = results["L1"]["bookit"]["p99_factor"]
         verdict = "yes" if factor is not None and factor < 2 else "no"
         rows.append(f"| L1 raises S1's p99 by less than 2x | {factor}x | {verdict} |")
+    for variant, found in results.get("F2", {}).items():
+        if "failed" not in found:
+            whole = found["lost"] == 0 and found["doubled"] == 0
+            rows.append(
+                f"| F2 {variant}: zero lost, zero doubled | {found['lost']} lost, "
+                f"{found['doubled']} doubled | {'yes' if whole else 'no'} |"
+            )
     if "M1" in results:
         samples = results["M1"]["rss_samples"]
         growth = samples[-1][1] - samples[min(1, len(samples) - 1)][1] if samples else 0

@@ -2,9 +2,10 @@
 
 1. a fresh data folder under /tmp, filled by `bookit demo-data` (bcrypt cost 12);
 2. its embedded PostgreSQL restarted with pg_stat_statements (statements per request);
-3. `bookit serve` (BOOKIT_RATE_LIMIT=off) and the raw baseline, one process each,
-   on the server core (with --metrics-off, a second `bookit serve` with
-   BOOKIT_METRICS=off too); wrk, the asyncio clients and PostgreSQL on the other;
+3. `bookit serve` (BOOKIT_RATE_LIMIT=off, BOOKIT_MAX_COST for S4) and the raw
+   baseline, one process each, on the server core (with --metrics-off, a second
+   `bookit serve` with BOOKIT_METRICS=off too); wrk, the asyncio clients and
+   PostgreSQL on the other;
 4. a check that both servers answer the read documents with the same JSON;
 5. the scenarios against each server in turn; results to bench/results/*.json
    and docs/benchmarks.md.
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,8 @@ import psycopg
 from bench import clients, documents, report, stack
 from bench.load import Wrk, booking_script, login_script, result, static_script
 
-READS = ("S1", "S2", "S3")
-ALL = ("S1", "S2", "S3", "L1", "W1", "W2", "F1")
+READS = ("S1", "S2", "S3", "S4")
+ALL = ("S1", "S2", "S3", "S4", "L1", "W1", "W2", "F1", "F2")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -52,6 +53,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(ALL), help=f"of {','.join(ALL)}")
     parser.add_argument("--subscribers", type=int, default=1000, help="F1 subscribers (1000)")
     parser.add_argument("--changes", type=int, default=20, help="F1 burst of changes (20)")
+    parser.add_argument(
+        "--webhook-changes", type=int, default=1000, help="F2 bookings, each to 10 endpoints (1000)"
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="demo-data scale (1)")
     parser.add_argument(
         "--soak", type=float, default=0, help="also run S1 this many seconds, sampling RSS"
@@ -67,6 +71,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.duration, args.warmup = 3, 1
         args.changes = min(args.changes, 5)
+        args.webhook_changes = min(args.webhook_changes, 100)
     args.scenarios = [name.strip().upper() for name in args.scenarios.split(",") if name.strip()]
     unknown = set(args.scenarios) - set(ALL)
     if unknown:
@@ -179,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     env.update(
         BOOKIT_DATA_DIR=str(folder),
         BOOKIT_RATE_LIMIT="off",
+        BOOKIT_MAX_COST=str(documents.MAX_COST),  # S4's request (documents.py)
         SECRET_KEY=secret,
         LOG_LEVEL="WARNING",
         ACCESS_TOKEN_EXPIRE="120",
@@ -227,6 +233,19 @@ def main(argv: list[str] | None = None) -> None:
                         quiet_port,
                     )
                 )
+            if "F2" in args.scenarios:
+                # the receiver is a client: on the client core, beside wrk and PostgreSQL
+                receiver_port = stack.free_port()
+                servers.append(
+                    stack.start(
+                        "receiver",
+                        [sys.executable, "-m", "bench.receiver", "--port", str(receiver_port)],
+                        env,
+                        folder / "receiver.log",
+                        receiver_port,
+                        core=client_core,
+                    )
+                )
             bench = Bench(args, url, wrk, folder)
             results = run_scenarios(bench, servers, demo)
             output = {
@@ -259,10 +278,22 @@ def main(argv: list[str] | None = None) -> None:
 def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -> dict[str, Any]:
     args = bench.args
     bookit = servers[0]
+    receiver = next((server for server in servers if server.name == "receiver"), None)
+    servers = [server for server in servers if server is not receiver]
     with psycopg.connect(bench.url) as connection:
         rows = connection.execute(
             "SELECT id::text, duration_minutes FROM services WHERE is_active "
             "ORDER BY review_count DESC, id LIMIT 16"
+        ).fetchall()
+        # The writes book services of their own, copies of those 16 with the
+        # default rules (open around the clock, one seat, no buffers, a year
+        # ahead): there the baseline's plain insert keeps the same rule as
+        # BookIt, and the demo's hours, closures and notice refuse nothing.
+        writable = connection.execute(
+            "INSERT INTO services (id, title, description, price, duration_minutes) "
+            "SELECT gen_random_uuid(), 'Bench ' || title, description, price, duration_minutes "
+            "FROM services WHERE id = ANY(%s::uuid[]) RETURNING id::text, duration_minutes",
+            ([service for service, _ in rows],),
         ).fetchall()
         emails = [
             email
@@ -272,8 +303,8 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
             )
         ]
     detail_id = rows[0][0]
-    services = [service for service, _ in rows]
-    step = -(-max(minutes for _, minutes in rows) * 60 // 3600) * 3600  # whole hours
+    services = [service for service, _ in writable]
+    step = -(-max(minutes for _, minutes in writable) * 60 // 3600) * 3600  # whole hours
     print("logging in the admin and 16 users (bcrypt cost 12) ...", flush=True)  # noqa: T201
     tokens = asyncio.run(
         clients.logins(
@@ -291,6 +322,8 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
             None,
         ),
     }
+    slots = {"first": 50, **documents.next_week(datetime.now(UTC))}
+    reads["S4"] = (documents.body(documents.SERVICE_SLOTS, "ServiceSlots", slots), None)
     results: dict[str, Any] = {"same_json": same_json(servers, reads)}
     print(f"same JSON from both servers: {results['same_json']}", flush=True)  # noqa: T201
     results["page_size"] = page_size_check(bench, servers, admin, detail_id)
@@ -312,7 +345,7 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                 documents.CREATE_BOOKING,
                 services,
                 users,
-                base=int(clients.utc(2040 + 20 * index).timestamp()),
+                base=int(ahead(2 + 60 * index).timestamp()),
                 step_seconds=step,
             )
             results["W1"][server.name] = bench.measure(
@@ -342,7 +375,7 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                         tokens=users,
                         rounds=rounds,
                         bookers=50,
-                        base=clients.utc(2090 + 3 * index),
+                        base=ahead(130 + 25 * index),
                     ),
                 ),
             )
@@ -360,16 +393,46 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                         service_id=services[2],
                         subscribers=args.subscribers,
                         changes=args.changes,
-                        base=clients.utc(2095),
+                        base=ahead(190),
                         rss=bookit.rss_mb,
                         wait_seconds=300,
                     )
                 ),
             )
         }
+    if "F2" in args.scenarios and receiver is not None:
+        results["F2"] = {
+            variant: bench.measure(
+                bookit,
+                "F2",
+                functools.partial(
+                    asyncio.run,
+                    clients.webhooks(
+                        url=bookit.url,
+                        receiver=receiver.base,
+                        admin_token=admin,
+                        booker_token=users[0],
+                        endpoints=10,
+                        changes=args.webhook_changes,
+                        fail_half=variant == "failing",
+                        label=variant,
+                        wait_seconds=600,
+                    ),
+                ),
+            )
+            for variant in ("healthy", "failing")
+        }
     if args.soak:
         results["M1"] = soak(bench, bookit, reads["S1"][0], args.soak)
     return results
+
+
+def ahead(days: int) -> datetime:
+    """09:00 UTC `days` after tomorrow: inside the write services' one-year horizon.
+
+    W1 takes about 15 days of slots a server, W2 a day a round, F1 5 days."""
+    day = datetime.now(UTC).date() + timedelta(days=1 + days)
+    return datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
 
 
 def page_size_check(
@@ -381,6 +444,14 @@ def page_size_check(
         "S2": lambda n: (documents.body(documents.BOOKINGS, "Bookings", {"first": n}), admin),
         "S3": lambda n: (
             documents.body(documents.SERVICE, "Service", {"id": detail_id, "reviewsFirst": n}),
+            None,
+        ),
+        "S4": lambda n: (
+            documents.body(
+                documents.SERVICE_SLOTS,
+                "ServiceSlots",
+                {"first": n, **documents.next_week(datetime.now(UTC))},
+            ),
             None,
         ),
     }

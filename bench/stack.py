@@ -163,9 +163,17 @@ def _status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def start(name: str, command: list[str], env: dict[str, str], log: Path, port: int) -> Server:
-    """`command` pinned to the server core; waits for its /healthz."""
-    server_core, _ = cores()
+def start(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    port: int,
+    *,
+    core: int | None = None,
+) -> Server:
+    """`command` pinned to the server core (or `core`); waits for its /healthz."""
+    server_core = cores()[0] if core is None else core
     with log.open("wb") as output:
         process = subprocess.Popen(
             ["taskset", "-c", str(server_core), *command],

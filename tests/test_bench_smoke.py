@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ import orjson
 import psycopg
 import pytest
 
-from bench import documents
+from bench import documents, receiver
 from bench.baseline import Baseline
 from bookit_graphql import demo
 from bookit_graphql.app import create_app
@@ -32,10 +32,11 @@ TODAY = date(2026, 11, 25)
 # Compiled (compiled.py): one statement, plus the caller's session for S2. Resolved:
 # S1 the page and its totalCount; S2 the caller's session, the page, totalCount,
 # then one batch each of services, users and reviews; S3 the service, one batch of
-# review pages, one batch of authors.
+# review pages, one batch of authors. S4 compiles its page but not availableSlots
+# (no SQL of its own), so it resolves: the page, then one batch of slots.
 EXPECTED = {
-    "compiled": {"S1": 1, "S2": 2, "S3": 1},
-    "resolved": {"S1": 2, "S2": 6, "S3": 3},
+    "compiled": {"S1": 1, "S2": 2, "S3": 1, "S4": 2},
+    "resolved": {"S1": 2, "S2": 6, "S3": 3, "S4": 2},
 }
 
 
@@ -54,6 +55,10 @@ class Bench:
         if name == "S2":
             body = documents.body(documents.BOOKINGS, "Bookings", {"first": size})
             return body, self.admin_token
+        if name == "S4":
+            week = documents.next_week(datetime.now(UTC))
+            variables = {"first": size, **week}
+            return documents.body(documents.SERVICE_SLOTS, "ServiceSlots", variables), None
         variables = {"id": self.detail_id, "reviewsFirst": size}
         return documents.body(documents.SERVICE, "Service", variables), None
 
@@ -89,7 +94,8 @@ async def bench(make_database: Any) -> AsyncIterator[Bench]:
             "SELECT id::text FROM services WHERE is_active ORDER BY review_count DESC LIMIT 1"
         ).fetchone()
     assert row is not None
-    app = create_app(Settings(secret_key=SECRET, bcrypt_rounds=4), url)
+    settings = Settings(secret_key=SECRET, bcrypt_rounds=4, max_cost=documents.MAX_COST)
+    app = create_app(settings, url)
     counter = StatementCounter()
     counter.attach(app)
     baseline = Baseline(libpq_url(url), SECRET, bcrypt_rounds=4)
@@ -106,7 +112,7 @@ async def bench(make_database: Any) -> AsyncIterator[Bench]:
 
 
 @pytest.mark.parametrize("reads", ["compiled", "resolved"])
-@pytest.mark.parametrize("name", ["S1", "S2", "S3"])
+@pytest.mark.parametrize("name", ["S1", "S2", "S3", "S4"])
 async def test_a_read_costs_the_same_statements_for_5_items_as_for_50(
     bench: Bench, name: str, reads: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,7 +132,7 @@ async def test_a_read_costs_the_same_statements_for_5_items_as_for_50(
     assert small_cost == large_cost == EXPECTED[reads][name], bench.counter.statements
 
 
-@pytest.mark.parametrize("name", ["S1", "S2", "S3"])
+@pytest.mark.parametrize("name", ["S1", "S2", "S3", "S4"])
 async def test_the_baseline_answers_what_bookit_answers(bench: Bench, name: str) -> None:
     for size in (5, 50):
         bookit, _ = await bench.bookit(name, size)
@@ -138,3 +144,27 @@ def _edges(answer: dict[str, Any]) -> list[Any]:
     connection = data.get("services") or data.get("bookings") or data["service"]["reviews"]
     edges: list[Any] = connection["edges"]
     return edges
+
+
+async def test_the_webhook_receiver_fails_the_first_attempt_of_every_second_delivery() -> None:
+    # given F2's receiver, told to fail half
+    transport = httpx.ASGITransport(app=receiver.create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver.test") as client:
+        await client.post("/reset", params={"fail": "1"})
+
+        # when four deliveries arrive, then each of them again
+        async def send(webhook_id: str) -> int:
+            body = {"type": "booking.created", "timestamp": "2027-01-01T09:00:00+00:00"}
+            headers = {"webhook-id": webhook_id}
+            return (await client.post("/hooks/0", json=body, headers=headers)).status_code
+
+        first = [await send(f"msg_{n}") for n in range(4)]
+        again = [await send(f"msg_{n}") for n in range(4)]
+
+        # then the second and fourth failed once, and every attempt is on record
+        assert (first, again) == ([200, 500, 200, 500], [200] * 4)
+        attempts = (await client.get("/received")).json()
+        assert [(a[0], a[1], a[4]) for a in attempts[:2]] == [
+            ("msg_0", "0", 200),
+            ("msg_1", "0", 500),
+        ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings.models import BookingStatus
@@ -110,6 +110,56 @@ async def test_a_reschedule_into_busy_time_is_a_conflict_and_changes_nothing(
     }
     body = await gql(client, BOOKING, {"id": mine["id"]}, token=alice.token)
     assert body["data"]["booking"] == mine
+
+
+async def seats_taken(db: async_sessionmaker[AsyncSession], starts: str, ends: str) -> int:
+    """Active bookings whose busy time meets [starts, ends)."""
+    async with db() as session:
+        found = await session.scalar(
+            text(
+                "SELECT count(*) FROM bookings WHERE status <> 'CANCELLED' "
+                "AND tstzrange(busy_starts_at, busy_ends_at, '[)') "
+                "&& tstzrange(CAST(:starts AS timestamptz), CAST(:ends AS timestamptz), '[)')"
+            ),
+            {"starts": starts, "ends": ends},
+        )
+    return int(found or 0)
+
+
+async def test_a_reschedule_into_a_full_class_is_a_conflict_and_one_with_a_seat_left_is_not(
+    client: httpx.AsyncClient,
+    alice: Account,
+    bob: Account,
+    rows: Rows,
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    # given a class of 2 seats, full at 10:00 (Alice and Bob), and Alice's 12:00
+    class_id = await rows.service(capacity=2)
+    await booked(client, alice.token, class_id, at(10))
+    bobs = await booked(client, bob.token, class_id, at(10))
+    later = await booked(client, alice.token, class_id, at(12))
+
+    # when Alice moves her 12:00 into the full 10:00
+    body = await reschedule(client, alice.token, later["id"], at(10))
+
+    # then it is refused, the class still has 2, and hers stays at 12:00
+    assert only_error(body)["extensions"]["code"] == "BOOKING_CONFLICT"
+    assert await seats_taken(db, at(10), at(11)) == 2
+    body = await gql(client, BOOKING, {"id": later["id"]}, token=alice.token)
+    assert body["data"]["booking"] == later
+
+    # when Bob moves his within the class's time (10:30, still beside Alice's 10:00):
+    # his own seat is not counted against him
+    body = await reschedule(client, bob.token, bobs["id"], at(10.5))
+    assert body["data"]["updateBooking"]["startsAt"] == at(10.5), body
+
+    # and when Alice moves her 12:00 to 11:00, where only Bob's 10:30 keeps a seat
+    body = await reschedule(client, alice.token, later["id"], at(11))
+    assert body["data"]["updateBooking"]["startsAt"] == at(11), body
+
+    # then no moment of the class holds more than its 2 seats
+    assert await seats_taken(db, at(10.5), at(10.5 + 1 / 60)) == 2
+    assert await seats_taken(db, at(11), at(11.5)) == 2
 
 
 @pytest.mark.parametrize(
