@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
                             "--port",
                             str(quiet_port),
                         ],
-                        {**env, "BOOKIT_METRICS": "off"},
+                        # one worker is enough: the first server delivers the webhooks (F2)
+                        {**env, "BOOKIT_METRICS": "off", "BOOKIT_WORKER": "off"},
                         folder / "bookit-nometrics.log",
                         quiet_port,
                     )
