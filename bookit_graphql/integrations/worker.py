@@ -290,7 +290,12 @@ class Worker:
             outcomes.record("email", "failed")
         else:
             message = notifications.render(
-                notification, user=user, service=service, sender=self.settings.mail_from, now=now
+                notification,
+                user=user,
+                service=service,
+                sender=self.settings.mail_from,
+                zone=notifications.zone_of(service),
+                now=now,
             )
             assert self.mail is not None
             try:

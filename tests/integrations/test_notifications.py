@@ -110,7 +110,7 @@ async def test_a_booking_s_life_in_emails_with_one_calendar_event(
     ]
     moved = invites[2][1]
     assert moved.decoded("DTSTART").isoformat() == at(5).replace("+00:00", "+00:00")
-    # plain text and HTML, times in UTC (the service's zone, once services have one)
+    # plain text and HTML, times in the service's zone (UTC by default)
     plain = next(p for p in inbox.messages[0].walk() if p.get_content_type() == "text/plain")
     assert "Yoga" in plain.get_payload(decode=True).decode()
     assert "(UTC)" in plain.get_payload(decode=True).decode()
@@ -182,3 +182,40 @@ async def test_without_smtp_development_mail_lands_as_eml_files(
     message = email.message_from_bytes(written.read_bytes())
     assert message["Subject"] == "Booking received: Tea"
     assert invite(message)[0] == "REQUEST"
+
+
+async def test_the_email_shows_the_service_s_local_time_and_the_invite_utc(
+    client: httpx.AsyncClient,
+    alice: Account,
+    rows: Rows,
+    worker: Worker,
+    smtp: tuple[Inbox, int],
+) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    inbox, port = smtp
+    worker.mail = SmtpMailer(f"smtp://127.0.0.1:{port}")
+    # given a service in Berlin
+    service_id = await rows.service(title="Sauna", time_zone="Europe/Berlin")
+    # when alice books it
+    starts = at(1)
+    await booked(client, alice.token, service_id, starts)
+    await worker.drain()
+    # then the text gives the start as Berlin's wall clock shows it, and never the UTC hour
+    (message,) = inbox.messages
+    plain = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    text = plain.get_payload(decode=True).decode()
+    utc = datetime.fromisoformat(starts).astimezone(UTC)
+    local = utc.astimezone(ZoneInfo("Europe/Berlin"))
+    assert local.utcoffset() != utc.utcoffset()  # the hours differ, so the check means something
+    name = local.tzname()
+    assert name in ("CET", "CEST")
+    assert f"Starts: {local:%A %d %B %Y, %H:%M} ({name})" in text
+    assert f"{utc:%H:%M} (UTC)" not in text
+    html_part = next(p for p in message.walk() if p.get_content_type() == "text/html")
+    assert f"{local:%H:%M} ({name})" in html_part.get_payload(decode=True).decode()
+    # and the invite holds the same instant in UTC, which every calendar app reads
+    _, event = invite(message)
+    assert event.decoded("DTSTART") == utc
+    assert event["DTSTART"].to_ical().decode().endswith("Z")
