@@ -62,7 +62,7 @@ ATTEMPTS = 1 + len(RETRY_SCHEDULE)
 JITTER = 0.1  # up to 10 % later, so that a receiver's failures do not come back in step
 MAX_RETRY_AFTER = timedelta(days=1)
 DISABLE_AFTER = timedelta(days=5)
-TIMEOUT = 10.0  # seconds, for the whole attempt
+TIMEOUT = 10.0  # seconds, for the whole attempt; read at each attempt (a test lowers it)
 ROTATION_OVERLAP = timedelta(hours=24)
 CHANNEL = "integrations"  # NOTIFY that wakes the workers (a test event, a redelivery)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,8 @@ class Receiver:
     # a path whose requests wait for the event before they are answered
     hold: dict[str, threading.Event] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)  # requests that were held
+    # seconds that the next requests to a path sleep before answering (a slow receiver)
+    delays: dict[str, list[float]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -70,6 +73,10 @@ def receiver() -> Iterator[Receiver]:
                 with me.lock:
                     me.waiting[self.path] = me.waiting.get(self.path, 0) + 1
                 held.wait(30)
+            with me.lock:
+                pending = me.delays.get(self.path) or []
+                delay = pending.pop(0) if pending else 0.0
+            time.sleep(delay)
             verified = {}
             for secret in me.secrets.get(self.path, []):
                 try:
