@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import uuid
 from collections.abc import Callable
@@ -332,7 +333,7 @@ _DUE_ENDPOINTS = (
 
 
 async def run_apart(settings: Settings, database_url: str) -> None:
-    """`bookit worker`: the worker alone, until cancelled (SIGINT, SIGTERM)."""
+    """`bookit worker`: the worker alone, until SIGTERM or SIGINT (or cancelled)."""
     from bookit_graphql.db import create_engine, create_session_factory, libpq_url
     from bookit_graphql.hub import Hub
 
@@ -343,9 +344,17 @@ async def run_apart(settings: Settings, database_url: str) -> None:
         hub.add(listener)
     await hub.start()
     await worker.start()
+    # SIGTERM and SIGINT end the wait, so that the worker stops in order (its leases
+    # given back, its sessions closed) rather than by an exception thrown into a query.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     try:
-        await asyncio.Event().wait()
+        await stopping.wait()
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         await worker.stop()
         await hub.stop()
         await engine.dispose()
