@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import email
-import socket
-from collections.abc import Iterator
 from email.message import Message
 from typing import Any
 
 import httpx
 import icalendar
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,32 +17,12 @@ from bookit_graphql.integrations.worker import Worker
 from tests.bookings.support import RESCHEDULE_BOOKING, SET_BOOKING_STATUS, at, booked
 from tests.factories import Rows
 from tests.helpers import Account, gql
+from tests.integrations.conftest import Inbox
 
 MY_NOTIFICATIONS = (
     "query { notifications(first: 50) { totalCount edges { node "
     "{ id kind bookingId channel status sentAt createdAt } } } }"
 )
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 def invite(message: Message) -> tuple[str, icalendar.Component]:
