@@ -37,7 +37,7 @@ from bookit_graphql.bookings.events import CHANNEL as EVENTS_CHANNEL
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.config import Settings
 from bookit_graphql.hub import Listener
-from bookit_graphql.integrations import notifications, outbox, outcomes, webhooks
+from bookit_graphql.integrations import notifications, outbox, outcomes, urls, webhooks
 from bookit_graphql.integrations.mail import Mailer, mailer
 from bookit_graphql.integrations.models import (
     Notification,
@@ -101,7 +101,7 @@ class Worker:
         """Ready to send (the mailer, the HTTP client), without running on its own."""
         if self.mail is None:
             self.mail = mailer(self.settings)
-        self._http = httpx.AsyncClient(follow_redirects=False, timeout=webhooks.TIMEOUT)
+        self._http = urls.pinned_client(timeout=webhooks.TIMEOUT)
 
     async def start(self) -> None:
         await self.open()

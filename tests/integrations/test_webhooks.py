@@ -481,3 +481,52 @@ async def test_an_attempt_that_times_out_is_retried_with_the_same_webhook_id(
     got = receiver.at("/slow")
     assert len(got) == 2
     assert got[0].id == got[1].id
+
+
+async def test_an_attempt_connects_to_the_checked_address_only(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from bookit_graphql.integrations import crypto
+
+    secret = crypto.new_secret()
+    receiver.secrets["/pinned"] = [secret]
+    port = int(receiver.base.rsplit(":", 1)[1])
+
+    async def send(url: str, *, allow_private: bool) -> webhooks.Outcome:
+        async with urls.pinned_client(timeout=5) as http:
+            return await webhooks.attempt(
+                http,
+                url=url,
+                delivery_id=uuid.uuid4(),
+                body='{"type":"webhook.test"}',
+                secrets=[secret],
+                allow_private=allow_private,
+            )
+
+    # a name that resolves to loopback is refused when private addresses are (production)
+    refused = await send(f"http://localhost:{port}/pinned", allow_private=False)
+    assert refused.error is not None
+    assert refused.error.startswith("refused: localhost resolves to")
+    assert receiver.at("/pinned") == []
+    # a name that only the check resolves (httpx could not: .invalid never resolves)
+    # arrives: the connection went to the checked address, with the name as Host
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(urls, "_resolve", resolve)
+    arrived = await send(f"http://bookit-rebind.invalid:{port}/pinned", allow_private=True)
+    assert arrived.succeeded, arrived
+    assert lookups == ["bookit-rebind.invalid"]  # one lookup: the check's
+    (got,) = receiver.at("/pinned")
+    assert got.headers["host"] == f"bookit-rebind.invalid:{port}"
+    assert got.verified == {secret: True}
+    # and the client connects nowhere that was not checked
+    async with urls.pinned_client(timeout=5) as http:
+        with pytest.raises(httpx.ConnectError, match="was not checked"):
+            await http.post(receiver.url("/pinned"), content=b"{}")
+    assert len(receiver.at("/pinned")) == 1
