@@ -8,6 +8,9 @@ from typing import Any
 
 import httpx
 import icalendar
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtplib import SMTPConnectError, SMTPException
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -195,3 +198,82 @@ async def test_the_email_shows_the_service_s_local_time_and_the_invite_utc(
     _, event = invite(message)
     assert event.decoded("DTSTART") == utc
     assert event["DTSTART"].to_ical().decode().endswith("Z")
+
+
+def _message() -> Any:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["Subject"] = "Hello"
+    message["From"] = "BookIt <bookit@localhost>"
+    message["To"] = "alice@example.com"
+    message.set_content("hi\n")
+    return message
+
+
+# plain AUTH over an unencrypted loopback connection: fine in a test, warned about by aiosmtpd
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_smtp_with_a_user_and_password_authenticates() -> None:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.conftest import free_port
+
+    logins: list[tuple[str, bool]] = []
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        assert isinstance(data, LoginPassword)
+        ok = (data.login, data.password) == (b"mailer", b"s3cret/word")
+        logins.append((data.login.decode(), ok))
+        return AuthResult(success=ok)
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        # the password percent-encoded in the URL, as README.md says
+        await SmtpMailer(f"smtp://mailer:s3cret%2Fword@127.0.0.1:{port}").send(_message())
+        with pytest.raises(SMTPException):  # the server requires a login
+            await SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).send(_message())
+    finally:
+        controller.stop()
+    assert logins == [("mailer", True)]
+    assert [m["Subject"] for m in inbox.messages] == ["Hello"]
+
+
+async def test_smtps_delivers_over_tls_to_a_verified_certificate(tmp_path: Any) -> None:
+    import ssl
+
+    import trustme
+
+    from bookit_graphql.config import Settings
+    from bookit_graphql.integrations.mail import mailer
+    from tests.conftest import free_port
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=server_context)
+    controller.start()
+    try:
+        # a certificate from a CA the client does not trust is refused
+        with pytest.raises(SMTPConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await SmtpMailer(f"smtps://127.0.0.1:{port}", timeout=5).send(_message())
+        assert inbox.messages == []
+        # with the test CA named in the settings, the message goes over TLS
+        settings = Settings(
+            secret_key="x" * 40, smtp_url=f"smtps://127.0.0.1:{port}", smtp_ca_file=str(ca_file)
+        )
+        await mailer(settings).send(_message())
+    finally:
+        controller.stop()
+    assert [m["Subject"] for m in inbox.messages] == ["Hello"]
