@@ -127,9 +127,10 @@ def worker(settings: Settings, args: argparse.Namespace) -> None:
         migrate(url)
         log.info("integrations worker started")
         try:
-            asyncio.run(run_apart(settings, url))
-        except SystemExit:
-            log.info("integrations worker stopped")
+            asyncio.run(run_apart(settings, url))  # returns on SIGTERM or SIGINT
+        except SystemExit:  # SIGTERM before run_apart took the signal over
+            pass
+        log.info("integrations worker stopped")
 
 
 def run_migrate(settings: Settings, args: argparse.Namespace) -> None:

@@ -129,6 +129,7 @@ class Settings:
     worker: bool = setting("BOOKIT_WORKER", True)  # run it inside `bookit serve`
     webhooks_allow_private: bool = setting("BOOKIT_WEBHOOKS_ALLOW_PRIVATE", True, production=False)
     smtp_url: str | None = setting("BOOKIT_SMTP_URL")
+    smtp_ca_file: str | None = setting("BOOKIT_SMTP_CA_FILE")  # a CA beside the system's
     mail_from: str = setting("BOOKIT_MAIL_FROM", "BookIt <bookit@localhost>")
     event_retention_days: int = setting("BOOKIT_EVENT_RETENTION_DAYS", 30)
     # Rate limits (bookit_graphql/ratelimit.py): per account, and per address for each

@@ -22,10 +22,15 @@ class Mailer(Protocol):
 
 @dataclass(frozen=True)
 class SmtpMailer:
-    """smtp:// (STARTTLS when the server offers it) or smtps:// (TLS from the start)."""
+    """smtp:// (STARTTLS when the server offers it) or smtps:// (TLS from the start).
+
+    The server's certificate is always verified: against the system's trust store,
+    and `ca_file` (BOOKIT_SMTP_CA_FILE) too when given.
+    """
 
     url: str
     timeout: float = 30.0
+    ca_file: str | None = None
 
     async def send(self, message: EmailMessage) -> None:
         parts = urlsplit(self.url)
@@ -37,6 +42,8 @@ class SmtpMailer:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             use_tls=tls,
+            validate_certs=True,
+            cert_bundle=self.ca_file,
             timeout=self.timeout,
         )
 
@@ -61,5 +68,5 @@ class FileMailer:
 
 def mailer(settings: Settings) -> Mailer:
     if settings.smtp_url:
-        return SmtpMailer(settings.smtp_url)
+        return SmtpMailer(settings.smtp_url, ca_file=settings.smtp_ca_file)
     return FileMailer(settings.data_dir / "mail")

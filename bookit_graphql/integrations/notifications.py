@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 from sqlalchemy import Select, bindparam, func, select, update
@@ -153,6 +154,16 @@ def when(value: datetime, zone: tzinfo) -> str:
     return f"{local:%A %d %B %Y, %H:%M} ({name})"
 
 
+def zone_of(service: Service | None) -> tzinfo:
+    """The service's time zone (UTC when the service is gone or its zone unknown here)."""
+    if service is None:
+        return UTC
+    try:
+        return ZoneInfo(service.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
 def render(
     notification: Notification,
     *,
@@ -164,7 +175,9 @@ def render(
 ) -> EmailMessage:
     """The email: plain text and HTML, and the invite (METHOD:REQUEST, or CANCEL).
 
-    `zone` is the service's time zone (UTC until services have one).
+    `zone` is the service's time zone (zone_of): the text shows local times. The
+    invite keeps its times in UTC (`...Z`), which every calendar app reads and shows
+    in its user's zone; a TZID would need a VTIMEZONE of the zone's rules beside it.
     """
     booking = notification.booking
     title = service.title if service is not None else "your booking"

@@ -62,7 +62,7 @@ ATTEMPTS = 1 + len(RETRY_SCHEDULE)
 JITTER = 0.1  # up to 10 % later, so that a receiver's failures do not come back in step
 MAX_RETRY_AFTER = timedelta(days=1)
 DISABLE_AFTER = timedelta(days=5)
-TIMEOUT = 10.0  # seconds, for the whole attempt
+TIMEOUT = 10.0  # seconds, for the whole attempt; read at each attempt (a test lowers it)
 ROTATION_OVERLAP = timedelta(hours=24)
 CHANNEL = "integrations"  # NOTIFY that wakes the workers (a test event, a redelivery)
 
@@ -427,19 +427,26 @@ async def attempt(
     secrets: list[str],
     allow_private: bool,
 ) -> Outcome:
-    """POST the delivery once; never raises for the receiver's sake."""
+    """POST the delivery once; never raises for the receiver's sake.
+
+    `http` is urls.pinned_client(): it connects to the address checked here.
+    """
     try:
-        await urls.check_address(url, allow_private=allow_private)
+        address = await urls.check_address(url, allow_private=allow_private)
     except urls.Refused as refused:
         return Outcome(error=f"refused: {refused}")
     now = datetime.now(UTC)
     sent = headers(delivery_id=delivery_id, secrets=secrets, body=body, now=now)
+    # the connection goes to the address just checked, not to a second lookup's answer
+    pinned = urls.pin(httpx.URL(url).raw_host.decode("ascii"), address)
     try:
         response = await http.post(url, content=body.encode(), headers=sent, timeout=TIMEOUT)
     except httpx.TimeoutException:
         return Outcome(error=f"timed out after {TIMEOUT:g} s")
     except httpx.HTTPError as error:
         return Outcome(error=f"{type(error).__name__}: {error}"[:500])
+    finally:
+        urls.unpin(pinned)
     await response.aclose()
     if 200 <= response.status_code < 300:
         return Outcome(status=response.status_code)

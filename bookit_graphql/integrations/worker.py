@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import uuid
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from bookit_graphql.bookings.events import CHANNEL as EVENTS_CHANNEL
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.config import Settings
 from bookit_graphql.hub import Listener
-from bookit_graphql.integrations import notifications, outbox, outcomes, webhooks
+from bookit_graphql.integrations import notifications, outbox, outcomes, urls, webhooks
 from bookit_graphql.integrations.mail import Mailer, mailer
 from bookit_graphql.integrations.models import (
     Notification,
@@ -100,7 +101,7 @@ class Worker:
         """Ready to send (the mailer, the HTTP client), without running on its own."""
         if self.mail is None:
             self.mail = mailer(self.settings)
-        self._http = httpx.AsyncClient(follow_redirects=False, timeout=webhooks.TIMEOUT)
+        self._http = urls.pinned_client(timeout=webhooks.TIMEOUT)
 
     async def start(self) -> None:
         await self.open()
@@ -290,7 +291,12 @@ class Worker:
             outcomes.record("email", "failed")
         else:
             message = notifications.render(
-                notification, user=user, service=service, sender=self.settings.mail_from, now=now
+                notification,
+                user=user,
+                service=service,
+                sender=self.settings.mail_from,
+                zone=notifications.zone_of(service),
+                now=now,
             )
             assert self.mail is not None
             try:
@@ -327,7 +333,7 @@ _DUE_ENDPOINTS = (
 
 
 async def run_apart(settings: Settings, database_url: str) -> None:
-    """`bookit worker`: the worker alone, until cancelled (SIGINT, SIGTERM)."""
+    """`bookit worker`: the worker alone, until SIGTERM or SIGINT (or cancelled)."""
     from bookit_graphql.db import create_engine, create_session_factory, libpq_url
     from bookit_graphql.hub import Hub
 
@@ -338,9 +344,17 @@ async def run_apart(settings: Settings, database_url: str) -> None:
         hub.add(listener)
     await hub.start()
     await worker.start()
+    # SIGTERM and SIGINT end the wait, so that the worker stops in order (its leases
+    # given back, its sessions closed) rather than by an exception thrown into a query.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
     try:
-        await asyncio.Event().wait()
+        await stopping.wait()
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         await worker.stop()
         await hub.stop()
         await engine.dispose()

@@ -1,16 +1,21 @@
 """A real webhook receiver on 127.0.0.1 that verifies with the `standardwebhooks` library,
-and a worker driven by the test."""
+a real SMTP server (aiosmtpd), and a worker driven by the test."""
 
 from __future__ import annotations
 
+import email
 import json
+import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -46,6 +51,8 @@ class Receiver:
     # a path whose requests wait for the event before they are answered
     hold: dict[str, threading.Event] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)  # requests that were held
+    # seconds that the next requests to a path sleep before answering (a slow receiver)
+    delays: dict[str, list[float]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -70,6 +77,10 @@ def receiver() -> Iterator[Receiver]:
                 with me.lock:
                     me.waiting[self.path] = me.waiting.get(self.path, 0) + 1
                 held.wait(30)
+            with me.lock:
+                pending = me.delays.get(self.path) or []
+                delay = pending.pop(0) if pending else 0.0
+            time.sleep(delay)
             verified = {}
             for secret in me.secrets.get(self.path, []):
                 try:
@@ -111,3 +122,24 @@ async def worker(
     await found.open()
     yield found
     await found.stop()
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import email
-import socket
-from collections.abc import Iterator
 from email.message import Message
 from typing import Any
 
@@ -12,6 +10,7 @@ import httpx
 import icalendar
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtplib import SMTPConnectError, SMTPException
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,32 +20,12 @@ from bookit_graphql.integrations.worker import Worker
 from tests.bookings.support import RESCHEDULE_BOOKING, SET_BOOKING_STATUS, at, booked
 from tests.factories import Rows
 from tests.helpers import Account, gql
+from tests.integrations.conftest import Inbox
 
 MY_NOTIFICATIONS = (
     "query { notifications(first: 50) { totalCount edges { node "
     "{ id kind bookingId channel status sentAt createdAt } } } }"
 )
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 def invite(message: Message) -> tuple[str, icalendar.Component]:
@@ -110,7 +89,7 @@ async def test_a_booking_s_life_in_emails_with_one_calendar_event(
     ]
     moved = invites[2][1]
     assert moved.decoded("DTSTART").isoformat() == at(5).replace("+00:00", "+00:00")
-    # plain text and HTML, times in UTC (the service's zone, once services have one)
+    # plain text and HTML, times in the service's zone (UTC by default)
     plain = next(p for p in inbox.messages[0].walk() if p.get_content_type() == "text/plain")
     assert "Yoga" in plain.get_payload(decode=True).decode()
     assert "(UTC)" in plain.get_payload(decode=True).decode()
@@ -182,3 +161,119 @@ async def test_without_smtp_development_mail_lands_as_eml_files(
     message = email.message_from_bytes(written.read_bytes())
     assert message["Subject"] == "Booking received: Tea"
     assert invite(message)[0] == "REQUEST"
+
+
+async def test_the_email_shows_the_service_s_local_time_and_the_invite_utc(
+    client: httpx.AsyncClient,
+    alice: Account,
+    rows: Rows,
+    worker: Worker,
+    smtp: tuple[Inbox, int],
+) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    inbox, port = smtp
+    worker.mail = SmtpMailer(f"smtp://127.0.0.1:{port}")
+    # given a service in Berlin
+    service_id = await rows.service(title="Sauna", time_zone="Europe/Berlin")
+    # when alice books it
+    starts = at(1)
+    await booked(client, alice.token, service_id, starts)
+    await worker.drain()
+    # then the text gives the start as Berlin's wall clock shows it, and never the UTC hour
+    (message,) = inbox.messages
+    plain = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    text = plain.get_payload(decode=True).decode()
+    utc = datetime.fromisoformat(starts).astimezone(UTC)
+    local = utc.astimezone(ZoneInfo("Europe/Berlin"))
+    assert local.utcoffset() != utc.utcoffset()  # the hours differ, so the check means something
+    name = local.tzname()
+    assert name in ("CET", "CEST")
+    assert f"Starts: {local:%A %d %B %Y, %H:%M} ({name})" in text
+    assert f"{utc:%H:%M} (UTC)" not in text
+    html_part = next(p for p in message.walk() if p.get_content_type() == "text/html")
+    assert f"{local:%H:%M} ({name})" in html_part.get_payload(decode=True).decode()
+    # and the invite holds the same instant in UTC, which every calendar app reads
+    _, event = invite(message)
+    assert event.decoded("DTSTART") == utc
+    assert event["DTSTART"].to_ical().decode().endswith("Z")
+
+
+def _message() -> Any:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["Subject"] = "Hello"
+    message["From"] = "BookIt <bookit@localhost>"
+    message["To"] = "alice@example.com"
+    message.set_content("hi\n")
+    return message
+
+
+# plain AUTH over an unencrypted loopback connection: fine in a test, warned about by aiosmtpd
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_smtp_with_a_user_and_password_authenticates() -> None:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.conftest import free_port
+
+    logins: list[tuple[str, bool]] = []
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        assert isinstance(data, LoginPassword)
+        ok = (data.login, data.password) == (b"mailer", b"s3cret/word")
+        logins.append((data.login.decode(), ok))
+        return AuthResult(success=ok)
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        # the password percent-encoded in the URL, as README.md says
+        await SmtpMailer(f"smtp://mailer:s3cret%2Fword@127.0.0.1:{port}").send(_message())
+        with pytest.raises(SMTPException):  # the server requires a login
+            await SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).send(_message())
+    finally:
+        controller.stop()
+    assert logins == [("mailer", True)]
+    assert [m["Subject"] for m in inbox.messages] == ["Hello"]
+
+
+async def test_smtps_delivers_over_tls_to_a_verified_certificate(tmp_path: Any) -> None:
+    import ssl
+
+    import trustme
+
+    from bookit_graphql.config import Settings
+    from bookit_graphql.integrations.mail import mailer
+    from tests.conftest import free_port
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=server_context)
+    controller.start()
+    try:
+        # a certificate from a CA the client does not trust is refused
+        with pytest.raises(SMTPConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await SmtpMailer(f"smtps://127.0.0.1:{port}", timeout=5).send(_message())
+        assert inbox.messages == []
+        # with the test CA named in the settings, the message goes over TLS
+        settings = Settings(
+            secret_key="x" * 40, smtp_url=f"smtps://127.0.0.1:{port}", smtp_ca_file=str(ca_file)
+        )
+        await mailer(settings).send(_message())
+    finally:
+        controller.stop()
+    assert [m["Subject"] for m in inbox.messages] == ["Hello"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -438,3 +439,94 @@ def test_internal_addresses_are_allowed_in_development_only() -> None:
     assert Settings.from_env(production).webhooks_allow_private is False
     allowed = {**production, "BOOKIT_WEBHOOKS_ALLOW_PRIVATE": "true"}
     assert Settings.from_env(allowed).webhooks_allow_private is True
+
+
+async def test_an_attempt_that_times_out_is_retried_with_the_same_webhook_id(
+    client: httpx.AsyncClient,
+    admin: Account,
+    alice: Account,
+    rows: Rows,
+    receiver: Receiver,
+    worker: Worker,
+    db: Sessions,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a receiver whose first answer comes after the attempt's timeout
+    monkeypatch.setattr(webhooks, "TIMEOUT", 0.3)
+    endpoint_id, _ = await endpoint(client, admin, receiver, "/slow")
+    receiver.delays["/slow"] = [1.0]
+    service_id = await rows.service()
+    await booked(client, alice.token, service_id, at(1))
+    # when the worker sends it
+    await worker.drain()
+    # then the attempt is recorded as timed out, and a retry is scheduled
+    listed = await gql(client, DELIVERIES, {"endpointId": endpoint_id}, token=admin.token)
+    (first,) = [e["node"] for e in listed["data"]["webhookDeliveries"]["edges"]]
+    assert first["status"] == "PENDING"
+    assert first["attempts"] == 1
+    assert first["lastError"] == "timed out after 0.3 s"
+    assert first["lastResponseStatus"] is None
+    assert first["nextAttemptAt"] is not None
+    # and when the retry is due, it succeeds with the same webhook-id
+    await make_due(db)
+    await worker.drain()
+    listed = await gql(client, DELIVERIES, {"endpointId": endpoint_id}, token=admin.token)
+    (done,) = [e["node"] for e in listed["data"]["webhookDeliveries"]["edges"]]
+    assert (done["id"], done["status"], done["attempts"]) == (first["id"], "SUCCEEDED", 2)
+    assert done["lastError"] is None
+    for _ in range(50):  # the slow request is recorded once its sleep is over
+        if len(receiver.at("/slow")) == 2:
+            break
+        await asyncio.sleep(0.1)
+    got = receiver.at("/slow")
+    assert len(got) == 2
+    assert got[0].id == got[1].id
+
+
+async def test_an_attempt_connects_to_the_checked_address_only(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from bookit_graphql.integrations import crypto
+
+    secret = crypto.new_secret()
+    receiver.secrets["/pinned"] = [secret]
+    port = int(receiver.base.rsplit(":", 1)[1])
+
+    async def send(url: str, *, allow_private: bool) -> webhooks.Outcome:
+        async with urls.pinned_client(timeout=5) as http:
+            return await webhooks.attempt(
+                http,
+                url=url,
+                delivery_id=uuid.uuid4(),
+                body='{"type":"webhook.test"}',
+                secrets=[secret],
+                allow_private=allow_private,
+            )
+
+    # a name that resolves to loopback is refused when private addresses are (production)
+    refused = await send(f"http://localhost:{port}/pinned", allow_private=False)
+    assert refused.error is not None
+    assert refused.error.startswith("refused: localhost resolves to")
+    assert receiver.at("/pinned") == []
+    # a name that only the check resolves (httpx could not: .invalid never resolves)
+    # arrives: the connection went to the checked address, with the name as Host
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(urls, "_resolve", resolve)
+    arrived = await send(f"http://bookit-rebind.invalid:{port}/pinned", allow_private=True)
+    assert arrived.succeeded, arrived
+    assert lookups == ["bookit-rebind.invalid"]  # one lookup: the check's
+    (got,) = receiver.at("/pinned")
+    assert got.headers["host"] == f"bookit-rebind.invalid:{port}"
+    assert got.verified == {secret: True}
+    # and the client connects nowhere that was not checked
+    async with urls.pinned_client(timeout=5) as http:
+        with pytest.raises(httpx.ConnectError, match="was not checked"):
+            await http.post(receiver.url("/pinned"), content=b"{}")
+    assert len(receiver.at("/pinned")) == 1
