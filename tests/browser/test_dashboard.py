@@ -40,7 +40,7 @@ mutation SetBookingStatus($id: ID!, $status: BookingStatus!) {
   updateBooking(id: $id, input: { status: $status }) { id }
 }
 """
-PAGES = ("overview", "bookings", "services", "users", "reviews")
+PAGES = ("overview", "bookings", "schedules", "services", "users", "reviews")
 
 
 async def admin_of(api: httpx.AsyncClient, database_url: str) -> Account:
