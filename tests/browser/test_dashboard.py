@@ -40,7 +40,18 @@ mutation SetBookingStatus($id: ID!, $status: BookingStatus!) {
   updateBooking(id: $id, input: { status: $status }) { id }
 }
 """
-PAGES = ("overview", "bookings", "schedules", "services", "users", "reviews")
+CREATE_WEBHOOK_ENDPOINT = """
+mutation CreateWebhookEndpoint($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) { secret }
+}
+"""
+SET_SERVICE_RULES = """
+mutation SetServiceRules($id: ID!, $input: ServiceRulesInput!) {
+  setServiceRules(id: $id, input: $input) { id }
+}
+"""
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+PAGES = ("overview", "bookings", "schedules", "services", "users", "reviews", "webhooks")
 
 
 async def admin_of(api: httpx.AsyncClient, database_url: str) -> Account:
@@ -290,5 +301,15 @@ async def seed(api: httpx.AsyncClient, admin: Account, database_url: str) -> Non
         if status:
             variables = {"id": booking_id, "status": status}
             await gql(api, SET_BOOKING_STATUS, variables, token=admin.token)
+    # opening hours (with a lunch break) for the week's shading, and a webhook endpoint
+    hours = [
+        {"day": d, "opens": o, "closes": c}
+        for d in WEEKDAYS
+        for o, c in (("07:00", "12:00"), ("13:00", "22:00"))
+    ]
+    rules = {"id": yoga, "input": {"weeklyHours": hours, "timeZone": "Europe/Berlin"}}
+    assert "errors" not in await gql(api, SET_SERVICE_RULES, rules, token=admin.token)
+    endpoint = {"input": {"url": "http://127.0.0.1:9/bookit", "description": "Front desk"}}
+    assert "errors" not in await gql(api, CREATE_WEBHOOK_ENDPOINT, endpoint, token=admin.token)
     login = await gql(api, LOGIN, {"input": {"email": user.email, "password": PASSWORD}})
     assert "errors" not in login

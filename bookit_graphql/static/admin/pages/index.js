@@ -6,3 +6,4 @@ import "./schedules.js";
 import "./services.js";
 import "./users.js";
 import "./reviews.js";
+import "./webhooks.js";
