@@ -145,6 +145,7 @@ function BookingsPage() {
     return watchBookings({
       serviceId,
       onConnected: () => setLive("live"),
+      onClosed: () => setLive("reconnecting"),
       onError: () => setLive("offline"),
       onEvent: (change) => {
         const who = change.booking.user.fullName || change.booking.user.email;
