@@ -165,10 +165,11 @@ function EndpointRow({ endpoint, services, list, setNotice }) {
     <div class="row">
       <div class="grow">
         <h2 class="item-title"><code>${endpoint.url}</code></h2>
-        <p class="meta">${endpoint.description || "No description"} ·
-          ${endpoint.eventTypes.length ? endpoint.eventTypes.join(", ") : "all events"} ·
-          ${service ? service.title : endpoint.serviceId ? "one service" : "all services"} ·
-          <span class=${`badge ${endpoint.isActive ? "ok" : "off"}`}>${endpoint.isActive ? "active" : "inactive"}</span></p>
+        <p class="meta">${[
+          endpoint.description || "No description",
+          endpoint.eventTypes.length ? endpoint.eventTypes.join(", ") : "all events",
+          service ? service.title : endpoint.serviceId ? "one service" : "all services",
+        ].join(" · ")} <span class=${`badge ${endpoint.isActive ? "ok" : "off"}`}>${endpoint.isActive ? "active" : "inactive"}</span></p>
         ${endpoint.disabledReason && html`<p class="meta">Disabled: ${endpoint.disabledReason}</p>`}
       </div>
       <div class="buttons">
