@@ -29,7 +29,7 @@ from tests.conftest import Server
 CHROMIUM = Path(os.environ.get("BOOKIT_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(os.environ.get("BOOKIT_SCREENSHOTS", "/tmp/bookit-screenshots"))
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-CONTRACT = Path(__file__).parents[1] / "contract" / "operations.graphql"
+CONTRACT = Path(__file__).parents[1] / "contract"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 760}
 
@@ -41,11 +41,11 @@ addEventListener("securitypolicyviolation", (e) =>
 
 
 def contract_operations() -> dict[str, str]:
-    """Each operation of the contract by name, with the fragments it uses, printed."""
-    document = parse(CONTRACT.read_text())
+    """Each operation of the contract (every file of it) by name, printed."""
     return {
         node.name.value: print_ast(node)
-        for node in document.definitions
+        for path in sorted(CONTRACT.glob("*.graphql"))
+        for node in parse(path.read_text()).definitions
         if isinstance(node, OperationDefinitionNode) and node.name
     }
 

@@ -5,6 +5,7 @@ axe-core finding nothing serious, and a screenshot of each."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, axe_findings
 from tests.conftest import Server
@@ -40,7 +41,18 @@ mutation SetBookingStatus($id: ID!, $status: BookingStatus!) {
   updateBooking(id: $id, input: { status: $status }) { id }
 }
 """
-PAGES = ("overview", "bookings", "services", "users", "reviews")
+CREATE_WEBHOOK_ENDPOINT = """
+mutation CreateWebhookEndpoint($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) { secret }
+}
+"""
+SET_SERVICE_RULES = """
+mutation SetServiceRules($id: ID!, $input: ServiceRulesInput!) {
+  setServiceRules(id: $id, input: $input) { id }
+}
+"""
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+PAGES = ("overview", "bookings", "schedules", "services", "users", "reviews", "webhooks")
 
 
 async def admin_of(api: httpx.AsyncClient, database_url: str) -> Account:
@@ -153,6 +165,68 @@ async def test_a_booking_made_through_the_api_appears_live(
     await expect(card).to_have_count(1)
     await expect(card).to_contain_text("Alice Liddell")
     await expect(page.locator("p.notice")).to_contain_text("Live: booking of Alice Liddell")
+
+
+async def test_live_updates_catch_up_on_what_was_missed_while_the_socket_was_down(
+    new_page: Callable[..., Any], server: Server, api: httpx.AsyncClient, database_url: str
+) -> None:
+    # given an admin watching the bookings, through a socket the test can cut
+    admin = await admin_of(api, database_url)
+    service_id = await service(api, admin, "Yoga")
+    alice = Account.of(await register(api, "alice@example.com", full_name="Alice Liddell"))
+    page = await new_page()
+    sockets: list[WebSocketRoute] = []
+    subscribed: list[dict[str, Any]] = []
+    cut = asyncio.Event()
+
+    async def through_the_test(ws: WebSocketRoute) -> None:
+        if cut.is_set():  # refused while the connection is down
+            await ws.close(code=1012, reason="down")
+            return
+        sockets.append(ws)
+        to_server = ws.connect_to_server()
+
+        def forward(message: str | bytes) -> None:
+            if isinstance(message, str) and '"type":"subscribe"' in message:
+                subscribed.append(json.loads(message)["payload"]["variables"])
+            to_server.send(message)
+
+        ws.on_message(forward)
+
+    await page.route_web_socket(re.compile(r"/graphql$"), through_the_test)
+    await sign_in(page, server.base, admin.email)
+    await page.get_by_role("link", name="Bookings").click()
+    await expect(page.get_by_text("updates live")).to_be_visible()
+    first, second = tomorrow_at(9), tomorrow_at(11)
+    if first.weekday() == 0:
+        await page.get_by_role("button", name="Next week").click()
+        await expect(page.get_by_text("updates live")).to_be_visible()
+
+    async def book(starts: datetime) -> None:
+        variables = {
+            "input": {"serviceId": service_id, "startsAt": starts.astimezone().isoformat()}
+        }
+        body = await gql(api, CREATE_BOOKING, variables, token=alice.token)
+        assert "errors" not in body, body
+
+    await book(first)
+    await expect(page.locator("li.booking")).to_have_count(1)
+
+    # when the socket drops, a booking is made while it is down, and then it comes back
+    cut.set()
+    await sockets[-1].close(code=1012, reason="restart")
+    await expect(page.get_by_text("updates reconnecting")).to_be_visible()
+    await book(second)
+    await page.wait_for_timeout(500)
+    await expect(page.locator("li.booking")).to_have_count(1)
+    cut.clear()
+
+    # then the dashboard resubscribes after the last event it saw and catches up
+    await expect(page.locator("li.booking")).to_have_count(2, timeout=20_000)
+    await expect(page.get_by_text("updates live")).to_be_visible()
+    assert len(sockets) == 2
+    assert subscribed[0]["after"] is None
+    assert subscribed[-1]["after"], subscribed  # the cursor of the first booking's event
 
 
 async def test_a_non_admin_is_refused_and_their_session_ended(
@@ -290,5 +364,15 @@ async def seed(api: httpx.AsyncClient, admin: Account, database_url: str) -> Non
         if status:
             variables = {"id": booking_id, "status": status}
             await gql(api, SET_BOOKING_STATUS, variables, token=admin.token)
+    # opening hours (with a lunch break) for the week's shading, and a webhook endpoint
+    hours = [
+        {"day": d, "opens": o, "closes": c}
+        for d in WEEKDAYS
+        for o, c in (("07:00", "12:00"), ("13:00", "22:00"))
+    ]
+    rules = {"id": yoga, "input": {"weeklyHours": hours, "timeZone": "Europe/Berlin"}}
+    assert "errors" not in await gql(api, SET_SERVICE_RULES, rules, token=admin.token)
+    endpoint = {"input": {"url": "http://127.0.0.1:9/bookit", "description": "Front desk"}}
+    assert "errors" not in await gql(api, CREATE_WEBHOOK_ENDPOINT, endpoint, token=admin.token)
     login = await gql(api, LOGIN, {"input": {"email": user.email, "password": PASSWORD}})
     assert "errors" not in login

@@ -21,20 +21,35 @@ function socket() {
   return client;
 }
 
-/** Call onEvent(change) for every booking change (of one service, if given); returns stop(). */
-export function watchBookings({ serviceId = null, onEvent, onError, onConnected }) {
+/**
+ * Call onEvent(change) for every booking change (of one service, if given); returns stop().
+ *
+ * After a reconnect nothing is missed: the subscription resumes `after` the last
+ * cursor it saw, so the server replays what happened while the socket was down.
+ */
+export function watchBookings({ serviceId = null, onEvent, onError, onConnected, onClosed }) {
   const ws = socket();
-  const off = onConnected ? ws.on("connected", onConnected) : () => {};
+  // graphql-ws sends this same payload again on every reconnect (it is serialised
+  // at each send), so the cursor kept here is the one the resubscription carries.
+  const variables = { serviceId, after: null };
+  const offs = [
+    onConnected ? ws.on("connected", onConnected) : () => {},
+    onClosed ? ws.on("closed", onClosed) : () => {},
+  ];
   const stop = ws.subscribe(
-    { query: BOOKING_CHANGES, operationName: "BookingChanges", variables: { serviceId } },
+    { query: BOOKING_CHANGES, operationName: "BookingChanges", variables },
     {
-      next: (result) => result.data && onEvent(result.data.bookingChanged),
+      next: (result) => {
+        if (!result.data) return;
+        variables.after = result.data.bookingChanged.cursor;
+        onEvent(result.data.bookingChanged);
+      },
       error: (error) => onError && onError(error),
       complete: () => {},
     }
   );
   return () => {
-    off();
+    for (const off of offs) off();
     stop();
   };
 }

@@ -1,4 +1,4 @@
-// The contract's operations (shared/contract/operations.graphql), copied verbatim
+// The contract's operations (shared/contract/*.graphql), copied verbatim
 // with the fragments each one uses: the dashboard sends nothing else.
 // tests/browser checks every document it sends against the contract.
 
@@ -141,3 +141,93 @@ ${BOOKING_FIELDS}`;
 export const DELETE_SERVICE = `mutation DeleteService($id: ID!) {
   deleteService(id: $id)
 }`;
+
+// shared/contract/schedules.graphql
+
+const BOOKING_RULES = `fragment BookingRules on Service {
+  timeZone
+  weeklyHours { day opens closes }
+  closures { date reason }
+  bufferBeforeMinutes
+  bufferAfterMinutes
+  minNoticeMinutes
+  maxAdvanceDays
+  capacity
+}`;
+
+export const SERVICE_RULES = `query ServiceRules($id: ID!) {
+  service(id: $id) { id durationMinutes ...BookingRules }
+}
+${BOOKING_RULES}`;
+
+export const SET_SERVICE_RULES = `mutation SetServiceRules($id: ID!, $input: ServiceRulesInput!) {
+  setServiceRules(id: $id, input: $input) { id ...BookingRules }
+}
+${BOOKING_RULES}`;
+
+export const ADD_CLOSURE = `mutation AddClosure($serviceId: ID!, $date: Date!, $reason: String) {
+  addClosure(serviceId: $serviceId, date: $date, reason: $reason) { id ...BookingRules }
+}
+${BOOKING_RULES}`;
+
+export const REMOVE_CLOSURE = `mutation RemoveClosure($serviceId: ID!, $date: Date!) {
+  removeClosure(serviceId: $serviceId, date: $date) { id ...BookingRules }
+}
+${BOOKING_RULES}`;
+
+// shared/contract/integrations.graphql
+
+const WEBHOOK_ENDPOINT_FIELDS = `fragment WebhookEndpointFields on WebhookEndpoint {
+  id url description eventTypes serviceId isActive disabledReason createdAt
+}`;
+
+const WEBHOOK_DELIVERY_FIELDS = `fragment WebhookDeliveryFields on WebhookDelivery {
+  id eventId eventType status attempts lastResponseStatus lastError
+  nextAttemptAt createdAt deliveredAt
+}`;
+
+export const CREATE_WEBHOOK_ENDPOINT = `mutation CreateWebhookEndpoint($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) { secret endpoint { ...WebhookEndpointFields } }
+}
+${WEBHOOK_ENDPOINT_FIELDS}`;
+
+export const UPDATE_WEBHOOK_ENDPOINT = `mutation UpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) {
+  updateWebhookEndpoint(id: $id, input: $input) { ...WebhookEndpointFields }
+}
+${WEBHOOK_ENDPOINT_FIELDS}`;
+
+export const DELETE_WEBHOOK_ENDPOINT = `mutation DeleteWebhookEndpoint($id: ID!) {
+  deleteWebhookEndpoint(id: $id)
+}`;
+
+export const ROTATE_WEBHOOK_SECRET = `mutation RotateWebhookSecret($id: ID!) {
+  rotateWebhookSecret(id: $id) { secret previousSecretExpiresAt endpoint { id } }
+}`;
+
+export const SEND_TEST_WEBHOOK = `mutation SendTestWebhook($id: ID!) {
+  sendTestWebhook(id: $id) { ...WebhookDeliveryFields }
+}
+${WEBHOOK_DELIVERY_FIELDS}`;
+
+export const REDELIVER_WEBHOOK = `mutation RedeliverWebhook($deliveryId: ID!) {
+  redeliverWebhook(deliveryId: $deliveryId) { ...WebhookDeliveryFields }
+}
+${WEBHOOK_DELIVERY_FIELDS}`;
+
+export const WEBHOOK_ENDPOINTS = `query WebhookEndpoints($first: Int, $after: String) {
+  webhookEndpoints(first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { ...WebhookEndpointFields } }
+  }
+}
+${WEBHOOK_ENDPOINT_FIELDS}`;
+
+export const WEBHOOK_DELIVERIES = `query WebhookDeliveries($endpointId: ID!, $status: WebhookDeliveryStatus, $first: Int, $after: String) {
+  webhookDeliveries(endpointId: $endpointId, status: $status, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { ...WebhookDeliveryFields } }
+  }
+}
+${WEBHOOK_DELIVERY_FIELDS}`;

@@ -137,3 +137,14 @@ export function MoreButton({ list, label = "Load more" }) {
   if (!list.more) return null;
   return html`<button type="button" class="secondary" onClick=${list.more} disabled=${list.loading}>${label}</button>`;
 }
+
+/** The message of a BAD_USER_INPUT error about one of `fields` (extensions.field), else null. */
+export function fieldMessage(error, ...fields) {
+  if (!error || error.code !== "BAD_USER_INPUT") return null;
+  return fields.includes(error.extensions?.field) ? error.message : null;
+}
+
+/** An error shown next to its field (the field points at it with aria-describedby). */
+export function FieldError({ id, message }) {
+  return message ? html`<p class="field-error" id=${id}>${message}</p>` : null;
+}

@@ -3,13 +3,14 @@
 import { useEffect, useState } from "../../vendor/htm-preact/standalone.module.js";
 import { request } from "../api.js";
 import { watchBookings } from "../live.js";
-import { BOOKINGS, CREATE_BOOKING, RESCHEDULE_BOOKING, SET_BOOKING_STATUS } from "../operations.js";
+import { BOOKINGS, CREATE_BOOKING, RESCHEDULE_BOOKING, SERVICE_RULES, SET_BOOKING_STATUS } from "../operations.js";
 import { registerPage } from "../registry.js";
 import {
   addDays, day, Empty, ErrorNote, everything, fromLocalInput, html, Loading, Notice,
   startOfDay, time, toLocalInput, useAction,
 } from "../ui.js";
 import { ServicePicker, useAllServices } from "./common.js";
+import { openingsOfDay } from "./hours.js";
 
 const STATUSES = ["PENDING", "CONFIRMED", "COMPLETED", "CANCELLED"];
 const NEXT = { PENDING: ["CONFIRMED"], CONFIRMED: ["COMPLETED"] };
@@ -18,6 +19,21 @@ const VERB = { CONFIRMED: "Confirm", COMPLETED: "Complete", CANCELLED: "Cancel" 
 function monday(date) {
   const start = startOfDay(date);
   return addDays(start, -((start.getDay() + 6) % 7));
+}
+
+/** A day's opening hours in the service's zone: a shaded strip of the day, and in words. */
+function OpeningHours({ rules, date }) {
+  if (!rules) return null;
+  const { segments, labels, closed, always } = openingsOfDay(rules, date);
+  const words = always
+    ? "Open around the clock"
+    : [labels.length ? `Open ${labels.join(", ")}` : "Closed", ...closed.map((r) => `closure${r ? `: ${r}` : ""}`)].join(" · ");
+  return html`<div class="opening" data-open=${labels.join(",")}>
+    <div class="open-hours" aria-hidden="true">
+      ${segments.map((s) => html`<span class="open" style=${{ left: `${s.from * 100}%`, width: `${(s.to - s.from) * 100}%` }}></span>`)}
+    </div>
+    <p class="hours-label">${words}${always ? "" : ` (${rules.timeZone})`}</p>
+  </div>`;
 }
 
 function BookingCard({ booking, onChanged }) {
@@ -85,6 +101,7 @@ function BookingsPage() {
   const [state, setState] = useState({ bookings: [], loading: false, error: null });
   const [notice, setNotice] = useState("");
   const [live, setLive] = useState("connecting");
+  const [rules, setRules] = useState(null);
 
   useEffect(() => {
     if (services && services.length && !serviceId) setServiceId(services[0].id);
@@ -106,6 +123,13 @@ function BookingsPage() {
     }
   };
   useEffect(() => { load(); }, [serviceId, status, week.getTime()]);
+  useEffect(() => {
+    setRules(null);
+    if (!serviceId) return;
+    request(SERVICE_RULES, { id: serviceId })
+      .then((data) => data.service?.id === serviceId && setRules(data.service))
+      .catch((error) => setState((old) => ({ ...old, error })));
+  }, [serviceId]);
 
   // one change, from this page or from anywhere else (live)
   const merge = (booking, said) => {
@@ -121,6 +145,7 @@ function BookingsPage() {
     return watchBookings({
       serviceId,
       onConnected: () => setLive("live"),
+      onClosed: () => setLive("reconnecting"),
       onError: () => setLive("offline"),
       onEvent: (change) => {
         const who = change.booking.user.fullName || change.booking.user.email;
@@ -166,6 +191,7 @@ function BookingsPage() {
         const list = byDay(date);
         return html`<section class=${`day${date.getTime() === today ? " today" : ""}`} aria-labelledby=${`day-${date.getTime()}`}>
           <h2 id=${`day-${date.getTime()}`}>${day(date)}</h2>
+          <${OpeningHours} rules=${rules} date=${date} />
           ${list.length
             ? html`<ul>${list.map((b) => html`<${BookingCard} key=${b.id} booking=${b}
                 onChanged=${(changed) => merge(changed, `Booking ${changed.status.toLowerCase()}.`)} />`)}</ul>`
