@@ -33,7 +33,7 @@ from bookit_graphql.ratelimit import RateLimiter
 from bookit_graphql.schema import build_schema
 from bookit_graphql.users.bearer import Bearer
 from bookit_graphql.view import GraphQLView
-from bookit_graphql.web import SecurityHeaders, dashboard_routes, static_routes
+from bookit_graphql.web import RAW_SECURITY_HEADERS, dashboard_routes, static_routes
 
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
@@ -99,7 +99,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         if settings.tracing:
             tracing.stop()
 
-    middleware = [Middleware(RequestLog), Middleware(SecurityHeaders)]
+    middleware = [Middleware(RequestLog, headers=RAW_SECURITY_HEADERS)]
     if settings.cors_origins:
         middleware.append(
             Middleware(

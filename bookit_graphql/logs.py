@@ -7,6 +7,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,8 +52,9 @@ class RequestLog:
     logged, so no password or token can end up in a log.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self.app = app
+        self.headers = headers  # added to every HTTP response that has none of that name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -72,10 +74,10 @@ class RequestLog:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 record["status"] = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                present = {name.lower() for name, _ in headers}
+                headers.extend(pair for pair in self.headers if pair[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         try:

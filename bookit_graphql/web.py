@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC = Path(__file__).parent / "static"
 
@@ -46,34 +45,11 @@ SECURITY_HEADERS = {
 }
 
 
-_RAW_HEADERS = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
-
-
-class SecurityHeaders:
-    """ASGI middleware: the security headers on every HTTP response.
-
-    They change nothing for a JSON client (a policy applies to documents a
-    browser renders); a header a route set itself is kept.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                # raw header pairs, as ASGI has them: this runs on every response
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(pair for pair in _RAW_HEADERS if pair[0] not in present)
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+# As raw ASGI header pairs, for RequestLog to add to every HTTP response (one
+# middleware layer less per request than a middleware of their own).
+RAW_SECURITY_HEADERS = tuple(
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+)
 
 
 @cache
