@@ -1,6 +1,6 @@
 """/admin in a real browser: sign-in, bookings (made in the UI and live from the API),
-the refusal of a non-admin, sign-out, every page at 360 px and on a desktop with
-axe-core finding nothing serious, and a screenshot of each."""
+the refusal of a non-admin, sign-out, a booking's notification listed, every page at
+360 px and on a desktop with axe-core finding nothing serious, and a screenshot of each."""
 
 from __future__ import annotations
 
@@ -52,7 +52,16 @@ mutation SetServiceRules($id: ID!, $input: ServiceRulesInput!) {
 }
 """
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
-PAGES = ("overview", "bookings", "schedules", "services", "users", "reviews", "webhooks")
+PAGES = (
+    "overview",
+    "bookings",
+    "schedules",
+    "services",
+    "users",
+    "reviews",
+    "webhooks",
+    "notifications",
+)
 
 
 async def admin_of(api: httpx.AsyncClient, database_url: str) -> Account:
@@ -302,6 +311,62 @@ async def test_tokens_are_refreshed_before_they_expire(
         pass
     await page.get_by_role("link", name="Users").click()
     await expect(page.get_by_text("ada@example.com").first).to_be_visible()
+
+
+MY_NOTIFICATIONS = """
+query MyNotifications($first: Int) {
+  notifications(first: $first) { edges { node { kind bookingId status } } }
+}
+"""
+
+
+async def test_a_booking_made_through_the_api_is_listed_with_its_notification(
+    new_page: Callable[..., Any],
+    start_server: Callable[..., Server],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    # given a server whose worker sends mail (as .eml files: no SMTP server is set)
+    data = tmp_path / "data"
+    server = start_server("worker.log", BOOKIT_WORKER="on", BOOKIT_DATA_DIR=str(data))
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as api:
+        admin = await admin_of(api, database_url)
+        service_id = await service(api, admin, "Yoga")
+        alice = Account.of(await register(api, "alice@example.com", full_name="Alice Liddell"))
+
+        # when Alice books through the API, and the worker sends her the email
+        starts = tomorrow_at(15).astimezone().isoformat()
+        variables = {"input": {"serviceId": service_id, "startsAt": starts}}
+        body = await gql(api, CREATE_BOOKING, variables, token=alice.token)
+        assert "errors" not in body, body
+        booking_id = body["data"]["createBooking"]["id"]
+        for _ in range(200):
+            listed = await gql(api, MY_NOTIFICATIONS, {"first": 10}, token=admin.token)
+            nodes = [edge["node"] for edge in listed["data"]["notifications"]["edges"]]
+            if {"kind": "BOOKING_RECEIVED", "bookingId": booking_id, "status": "SENT"} in nodes:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"no BOOKING_RECEIVED sent: {nodes}")
+    assert list((data / "mail").glob("*.eml"))
+
+    # then the admin sees it on the Notifications page, with its booking and status
+    page = await new_page()
+    await sign_in(page, server.base, admin.email)
+    await page.get_by_role("link", name="Notifications").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Notifications")
+    row = page.locator("li.notification", has_text="Booking received")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text(booking_id)
+    await expect(row).to_contain_text("email")
+    await expect(row.locator(".badge")).to_have_text("sent")
+    await expect(row).to_contain_text("sent ")
+
+    # and the listed page has nothing serious for axe, on a desktop and at 360 px
+    assert not await axe_findings(page)
+    await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert not await axe_findings(page)
 
 
 @pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])

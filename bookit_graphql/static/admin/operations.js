@@ -231,3 +231,10 @@ export const WEBHOOK_DELIVERIES = `query WebhookDeliveries($endpointId: ID!, $st
   }
 }
 ${WEBHOOK_DELIVERY_FIELDS}`;
+
+export const MY_NOTIFICATIONS = `query MyNotifications($first: Int, $after: String) {
+  notifications(first: $first, after: $after) {
+    totalCount
+    edges { node { id kind bookingId channel status sentAt createdAt } }
+  }
+}`;

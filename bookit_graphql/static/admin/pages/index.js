@@ -7,3 +7,4 @@ import "./services.js";
 import "./users.js";
 import "./reviews.js";
 import "./webhooks.js";
+import "./notifications.js";
