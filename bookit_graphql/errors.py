@@ -85,8 +85,6 @@ class CursorExpired(BadUserInput):
             "resubscribe without `after` and read the current state.",
             field="after",
             reason="EXPIRED",
-            # raised inside a subscription's stream, where ContractErrors does not pass
-            code=BadUserInput.code,
         )
 
 

@@ -79,6 +79,13 @@ class ContractErrors(SchemaExtension):
                 if context.settings.metrics:
                     self._count(codes, time.perf_counter() - started)
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result a subscription streams gets its codes too (errors raised mid-stream,
+        after on_operation has handed the stream over); those already coded stay as they are."""
+        if getattr(result, "errors", None):
+            result.errors = self._coded(result.errors)
+        yield
+
     def _finish(self, context: Context) -> list[str]:
         """Code the errors, set the HTTP status and headers; the codes."""
         result = self.execution_context.result
