@@ -161,6 +161,16 @@ class Event:
 # The log's columns, in the order EVENT_COLUMNS selects them
 EVENT_NAMES = [column.name for column in BookingEvent.__table__.columns]
 EVENT_COLUMNS = ", ".join(EVENT_NAMES)
+# A page of the log after a position: every reader's one query (psycopg parameters)
+AFTER = f"SELECT {EVENT_COLUMNS} FROM booking_events WHERE id > %s ORDER BY id LIMIT {PAGE}"
+
+
+async def events_after(session: AsyncSession, position: int) -> list[Event]:
+    """The next page of the log after `position` (PAGE events at most), in order."""
+    connection = await session.connection()
+    cursor = await connection.exec_driver_sql(AFTER, (position,))
+    return [Event.from_row(row) for row in cursor.all()]
+
 
 Filter = Callable[[Event], bool]
 
@@ -203,10 +213,7 @@ class EventHub(Listener):
 
     async def _catch_up(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
-            cursor = await conn.execute(
-                f"SELECT {EVENT_COLUMNS} FROM booking_events WHERE id > %s ORDER BY id LIMIT %s",
-                (self.position or 0, PAGE),
-            )
+            cursor = await conn.execute(AFTER, (self.position or 0,))
             rows = await cursor.fetchall()
             for row in rows:
                 event = Event.from_row(row)

@@ -10,14 +10,14 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlalchemy import Select, bindparam, select, text
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
 from bookit_graphql import compiled, sql
 from bookit_graphql.bookings import models
-from bookit_graphql.bookings.events import EVENT_COLUMNS, PAGE, Event, EventHub, Filter
+from bookit_graphql.bookings.events import PAGE, Event, EventHub, Filter, events_after
 from bookit_graphql.bookings.models import BookingEventKind
 from bookit_graphql.bookings.types import Booking
 from bookit_graphql.compiled import Compiler, Unknown
@@ -167,21 +167,12 @@ async def _replay(context: Context, *, after: int, accepts: Filter) -> AsyncGene
     """Logged events after `after`, in order, in pages."""
     while True:
         async with context.session_factory() as session:
-            rows = (
-                await session.execute(
-                    text(
-                        f"SELECT {EVENT_COLUMNS} FROM booking_events "
-                        "WHERE id > :after ORDER BY id LIMIT :page"
-                    ),
-                    {"after": after, "page": PAGE},
-                )
-            ).all()
-        for row in rows:
-            event = Event.from_row(row)
+            page = await events_after(session, after)
+        for event in page:
             after = event.id
             if event.kind is not None and accepts(event):
                 yield event
-        if len(rows) < PAGE:
+        if len(page) < PAGE:
             return
 
 

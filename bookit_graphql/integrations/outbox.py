@@ -14,16 +14,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings import events
-from bookit_graphql.bookings.events import EVENT_COLUMNS, Event
+from bookit_graphql.bookings.events import Event, events_after
 from bookit_graphql.integrations.models import OutboxConsumer
 
 CONSUMERS = ("webhooks", "notifications")
-PAGE = 500
 
 Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
 
@@ -44,18 +43,9 @@ async def advance(
         )
         if position is None:
             return 0
-        rows = (
-            await session.execute(
-                text(
-                    f"SELECT {EVENT_COLUMNS} FROM booking_events "
-                    "WHERE id > :position ORDER BY id LIMIT :page"
-                ),
-                {"position": position, "page": PAGE},
-            )
-        ).all()
-        if not rows:
+        found = await events_after(session, position)
+        if not found:
             return 0
-        found = [Event.from_row(row) for row in rows]
         await handle(session, found)
         await session.execute(
             update(OutboxConsumer)
