@@ -10,6 +10,7 @@ so do five days without a success.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import random
@@ -20,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from cryptography.fernet import InvalidToken
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -195,13 +197,26 @@ async def rotate_secret(
     return endpoint, secret
 
 
-def signing_secrets(endpoint: WebhookEndpoint, *, secret_key: str, now: datetime) -> list[str]:
+UNREADABLE_SECRET = (
+    "its signing secret cannot be read with this SECRET_KEY: "
+    "rotate it (rotateWebhookSecret), then enable the endpoint"
+)
+
+
+def signing_secrets(
+    endpoint: WebhookEndpoint, *, secret_key: str, now: datetime
+) -> list[str] | None:
     """The secrets that sign the endpoint's deliveries now: the current, and the previous
-    while its overlap lasts."""
-    found = [crypto.unseal(secret_key, endpoint.secret)]
+    while its overlap lasts (and is readable). None when the current one was sealed
+    with another SECRET_KEY: nothing can be signed until it is rotated."""
+    try:
+        found = [crypto.unseal(secret_key, endpoint.secret)]
+    except InvalidToken:
+        return None
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret is not None and expires is not None and now < expires:
-        found.append(crypto.unseal(secret_key, endpoint.previous_secret))
+        with contextlib.suppress(InvalidToken):
+            found.append(crypto.unseal(secret_key, endpoint.previous_secret))
     return found
 
 

@@ -240,15 +240,20 @@ class Worker:
             return False  # lost the lease (we were too slow), or disabled meanwhile
         endpoint.failing_since = row[0]
         now = _now()
+        secrets = webhooks.signing_secrets(endpoint, secret_key=self.settings.secret_key, now=now)
+        if secrets is None:  # SECRET_KEY changed: an admin rotates, enables and redelivers
+            async with self.session_factory.begin() as session:
+                await webhooks.disable(
+                    session, endpoint_id=endpoint.id, reason=webhooks.UNREADABLE_SECRET
+                )
+            return False
         assert self._http is not None
         outcome = await webhooks.attempt(
             self._http,
             url=endpoint.url,
             delivery_id=delivery.id,
             body=delivery.body,
-            secrets=webhooks.signing_secrets(
-                endpoint, secret_key=self.settings.secret_key, now=now
-            ),
+            secrets=secrets,
             allow_private=self.settings.webhooks_allow_private,
         )
         async with self.session_factory.begin() as session:

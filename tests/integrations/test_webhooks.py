@@ -12,7 +12,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.errors import BadUserInput
-from bookit_graphql.integrations import outcomes, urls, webhooks
+from bookit_graphql.integrations import crypto, outcomes, urls, webhooks
 from bookit_graphql.integrations.models import WebhookDelivery, WebhookEndpoint
 from bookit_graphql.integrations.worker import Worker
 from tests.bookings.support import RESCHEDULE_BOOKING, SET_BOOKING_STATUS, at, booked
@@ -325,6 +325,35 @@ async def test_a_rotated_secret_signs_beside_the_new_one_for_24_hours(
         ).one()
     assert new.encode() not in stored[0]
     assert old.encode() not in stored[1]
+
+
+async def test_a_secret_sealed_under_another_secret_key_disables_the_endpoint_until_rotated(
+    client: httpx.AsyncClient, admin: Account, receiver: Receiver, worker: Worker, db: Sessions
+) -> None:
+    endpoint_id, _ = await endpoint(client, admin, receiver, "/moved")
+    async with db.begin() as session:  # as after SECRET_KEY changed
+        await session.execute(
+            update(WebhookEndpoint).values(secret=crypto.seal("x" * 40, crypto.new_secret()))
+        )
+    await gql(client, SEND_TEST, {"id": endpoint_id}, token=admin.token)
+    await worker.drain()
+    assert receiver.at("/moved") == []
+    listed = await gql(client, ENDPOINTS, token=admin.token)
+    (node,) = [e["node"] for e in listed["data"]["webhookEndpoints"]["edges"]]
+    assert node["isActive"] is False
+    assert node["disabledReason"] == webhooks.UNREADABLE_SECRET
+    log = await gql(client, DELIVERIES, {"endpointId": endpoint_id}, token=admin.token)
+    (failed,) = [e["node"] for e in log["data"]["webhookDeliveries"]["edges"]]
+    assert (failed["status"], failed["attempts"]) == ("FAILED", 0)
+    # the way back: rotate, enable, redeliver; signed with the new secret only
+    rotated = await gql(client, ROTATE, {"id": endpoint_id}, token=admin.token)
+    new = rotated["data"]["rotateWebhookSecret"]["secret"]
+    receiver.secrets["/moved"] = [new]
+    await gql(client, UPDATE, {"id": endpoint_id, "input": {"isActive": True}}, token=admin.token)
+    await gql(client, REDELIVER, {"deliveryId": failed["id"]}, token=admin.token)
+    await worker.drain()
+    (got,) = receiver.at("/moved")
+    assert got.verified == {new: True}
 
 
 async def test_a_change_that_rolls_back_sends_nothing(
