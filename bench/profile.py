@@ -71,6 +71,8 @@ def top(path: Path, entries: int = 15) -> dict[str, Any]:
     def ranked(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(n * share, 1)) for name, n in counter.most_common(entries)]
 
-    # the frames every sample has (the module, uvicorn's run, the event loop) say nothing
-    inclusive = Counter({k: v for k, v in anywhere.items() if v < 0.95 * total})
+    # the main thread's spine (the module, uvicorn's run, the event loop's Runner.run)
+    # is in each of its samples, and says nothing
+    spine = 0.98 * max(anywhere.values(), default=0)
+    inclusive = Counter({k: v for k, v in anywhere.items() if v < spine})
     return {"samples": total, "self": ranked(own), "inclusive": ranked(inclusive)}

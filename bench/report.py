@@ -313,8 +313,8 @@ def profiles(output: dict[str, Any]) -> str:
         parts.append(
             f"**{name}**, `bookit serve` sampled by py-spy ({top['samples']:,} samples at "
             f"{top['rps']:,.0f} req/s, a run of its own after the measured ones); shares of "
-            "the samples, on top of the stack (self) and anywhere in it (inclusive, less the "
-            "frames in every sample):\n"
+            "the samples, on top of the stack (self; `Runner.run`'s own is the event loop, "
+            "uvloop's C code) and anywhere in it (inclusive, less the main thread's spine):\n"
         )
         parts.append("| self % | function | inclusive % | function |")
         parts.append("| ---: | --- | ---: | --- |")
