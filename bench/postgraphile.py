@@ -105,7 +105,6 @@ query Service($id: UUID!, $first: Int) {
 # S4 is not asked: `availableSlots` is BookIt's rules engine (weekly hours in the
 # service's time zone, closures, buffers, notice, capacity) in Python; PostGraphile
 # would need it rewritten as a SQL function, which would measure that function.
-NOT_ASKED = {"S4": "availableSlots is BookIt's rules engine; PostGraphile has no equivalent"}
 
 
 def body(bookit: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""`python -m bench --profile`: py-spy samples `bookit serve` while a scenario runs again.
+"""py-spy samples `bookit serve` while a scenario runs again (unless --no-profile).
 
 py-spy (PyPI; installed into this Python's environment when missing) attaches to
 the server's pid without pausing it (`--nonblocking`), on the client core, for a

@@ -10,9 +10,9 @@
    wrk, the asyncio clients and PostgreSQL on the other;
 4. a check of the answers to the reads: the baseline's bytes equal BookIt's (or
    their JSON, reported as such), PostGraphile's equal once names are normalised;
-5. the scenarios against each server in turn; with --profile, py-spy on `bookit
-   serve` during a run of each read and W1 again; results to bench/results/*.json
-   and docs/benchmarks.md.
+5. the scenarios against each server in turn; then (unless --no-profile) py-spy
+   on `bookit serve` during one more run of S1 to S3 and W1; results to
+   bench/results/*.json and docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -82,8 +82,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile",
-        action="store_true",
-        help=f"py-spy on bookit serve during one more run of each of {','.join(PROFILED)}",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"py-spy on bookit serve during one more run of each of {','.join(PROFILED)} "
+        "(on: the doc shows where a missed target's time goes)",
     )
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--note", default="", help="a line for the results (what changed)")

@@ -6,7 +6,8 @@
 // EXPLAIN off. A bearer token is checked on every request that carries one, as
 // BookIt checks it: jsonwebtoken verifies the HS256 signature, expiry, issuer,
 // audience and `typ`, then one statement finds its session live and its user
-// active; a bad token fails the request. No pgSettings and no row-level
+// active; a bad token fails the request (HTTP 500 with that error: grafserv's
+// answer to a failing context, where BookIt answers 401). No pgSettings and no row-level
 // security: the bench's S2 viewer is an admin, who sees every booking.
 import { createServer } from "node:http";
 
