@@ -318,7 +318,10 @@ class Pool:
 
     async def open(self) -> None:
         for _ in range(self.size):
-            self.idle.put_nowait(await psycopg.AsyncConnection.connect(self.url, autocommit=True))
+            connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+            # as BookIt's reads (db.Reads): a custom plan of S2 sorts every booking
+            await connection.execute("SET plan_cache_mode = force_generic_plan")
+            self.idle.put_nowait(connection)
 
     async def close(self) -> None:
         while not self.idle.empty():
