@@ -1,14 +1,18 @@
 """`python -m bench`: the whole benchmark in one run, on this machine, stopped by pid.
 
 1. a fresh data folder under /tmp, filled by `bookit demo-data` (bcrypt cost 12);
-2. its embedded PostgreSQL restarted with pg_stat_statements (statements per request);
-3. `bookit serve` (BOOKIT_RATE_LIMIT=off, BOOKIT_MAX_COST for S4) and the raw
-   baseline, one process each, on the server core (with --metrics-off, a second
-   `bookit serve` with BOOKIT_METRICS=off too); wrk, the asyncio clients and
-   PostgreSQL on the other;
-4. a check that both servers answer the read documents with the same JSON;
-5. the scenarios against each server in turn; results to bench/results/*.json
-   and docs/benchmarks.md.
+2. its embedded PostgreSQL restarted with pg_stat_statements (statements per request),
+   and what PostGraphile's default preset needs added to it (bench/postgraphile.py);
+3. `bookit serve` as a user runs it (its defaults: the access log at INFO, metrics
+   on, rate limits on) but for the settings in BOOKIT below, the raw baseline
+   (bench/baseline.py) and PostGraphile 5, one process each, on the server core
+   (with --metrics-off, a second `bookit serve` with BOOKIT_METRICS=off too);
+   wrk, the asyncio clients and PostgreSQL on the other;
+4. a check of the answers to the reads: the baseline's bytes equal BookIt's (or
+   their JSON, reported as such), PostGraphile's equal once names are normalised;
+5. the scenarios against each server in turn; then (unless --no-profile) py-spy
+   on `bookit serve` during one more run of S1 to S3 and W1; results to
+   bench/results/*.json and docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -30,14 +34,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psutil
 import psycopg
 
-from bench import clients, documents, report, stack
+from bench import clients, documents, postgraphile, profile, report, stack
 from bench.load import Wrk, booking_script, login_script, result, static_script
 
 READS = ("S1", "S2", "S3", "S4")
 ALL = ("S1", "S2", "S3", "S4", "L1", "W1", "W2", "F1", "F2")
+PROFILED = ("S1", "S2", "S3", "W1")
+
+# What `bookit serve` is given beyond its defaults, each because the load needs it:
+BOOKIT = {
+    # L1 logs in from one address without a pause (the default is 30 a minute);
+    # the per-account limits stay on (they count failed logins)
+    "BOOKIT_RATE_LIMIT_ADDRESS": "1000000/1m",
+    "BOOKIT_MAX_COST": str(documents.MAX_COST),  # S4's request (documents.py)
+    "ACCESS_TOKEN_EXPIRE": "120",  # minutes: the run's tokens outlive a full run
+}
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -64,6 +79,13 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--metrics-off",
         action="store_true",
         help="also measure a second BookIt with BOOKIT_METRICS=off (what the metrics cost)",
+    )
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"py-spy on bookit serve during one more run of each of {','.join(PROFILED)} "
+        "(on: the doc shows where a missed target's time goes)",
     )
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--note", default="", help="a line for the results (what changed)")
@@ -150,20 +172,45 @@ def settle(found: dict[str, Any]) -> None:
     time.sleep(min(10.0, found.get("p99_ms", 0) / 1000 + 0.3))
 
 
-def same_json(
+def request_for(server: stack.Server, body: dict[str, Any]) -> dict[str, Any] | None:
+    """A read's request in the server's dialect (None: PostGraphile is not asked it)."""
+    return postgraphile.body(body) if server.name == "postgraphile" else body
+
+
+def same_answers(
     servers: list[stack.Server], requests: dict[str, tuple[dict[str, Any], str | None]]
-) -> dict[str, bool]:
-    """Each read answered identically (as parsed JSON) by every server."""
-    verdict = {}
+) -> dict[str, dict[str, str]]:
+    """How each server's answer to each read compares with BookIt's (the first server's).
+
+    "bytes": the same bytes; "json": the same JSON in other bytes (reported, not
+    fatal); "normalised": PostGraphile's, equal after postgraphile.normalise().
+    Anything else raises: a run that compares different answers measures nothing.
+    """
+    verdict: dict[str, dict[str, str]] = {}
     for name, (body, token) in requests.items():
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        answers = [
-            httpx.post(server.url, json=body, headers=headers, timeout=60).json()
-            for server in servers
-        ]
-        if any("errors" in answer for answer in answers):
-            raise RuntimeError(f"{name} failed: {answers}")
-        verdict[name] = all(answer == answers[0] for answer in answers)
+        expected = httpx.post(servers[0].url, json=body, headers=headers, timeout=60).content
+        if b'"errors"' in expected:
+            raise RuntimeError(f"{name} failed on {servers[0].name}: {expected[:2000]!r}")
+        verdict[name] = {}
+        for server in servers[1:]:
+            asked = request_for(server, body)
+            if asked is None:
+                verdict[name][server.name] = "not asked"
+                continue
+            found = httpx.post(server.url, json=asked, headers=headers, timeout=60).content
+            if server.name == "postgraphile":
+                postgraphile.check(name, orjson.loads(expected), orjson.loads(found))
+                verdict[name][server.name] = "normalised"
+            elif found == expected:
+                verdict[name][server.name] = "bytes"
+            elif orjson.loads(found) == orjson.loads(expected):
+                verdict[name][server.name] = "json"
+            else:
+                raise RuntimeError(
+                    f"{name}: {server.name} answers other JSON than {servers[0].name}:\n"
+                    f"{found[:2000]!r}\nagainst\n{expected[:2000]!r}"
+                )
     return verdict
 
 
@@ -181,23 +228,18 @@ def main(argv: list[str] | None = None) -> None:
         for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "BCRYPT_ROUNDS", "BOOKIT_ENV")
     }
-    env.update(
-        BOOKIT_DATA_DIR=str(folder),
-        BOOKIT_RATE_LIMIT="off",
-        BOOKIT_MAX_COST=str(documents.MAX_COST),  # S4's request (documents.py)
-        SECRET_KEY=secret,
-        LOG_LEVEL="WARNING",
-        ACCESS_TOKEN_EXPIRE="120",
-        PYTHONPATH=str(stack.ROOT),
-    )
+    env.update(BOOKIT, BOOKIT_DATA_DIR=str(folder), SECRET_KEY=secret, PYTHONPATH=str(stack.ROOT))
+    env.pop("LOG_LEVEL", None)  # the default, INFO: the access log is part of a request
     started = datetime.now(UTC)
     print(f"data folder {folder}; servers on core {server_core}, clients on {client_core}")  # noqa: T201
     servers: list[stack.Server] = []
     try:
+        graphile = postgraphile.install()
         print("bookit demo-data ...", flush=True)  # noqa: T201
         demo = stack.load_demo_data(env, args.scale)
         with stack.postgres(folder) as url:
             env["DATABASE_URL"] = url
+            postgraphile.prepare(url)
             bookit_port, baseline_port = stack.free_port(), stack.free_port()
             bookit = stack.start(
                 "bookit",
@@ -215,6 +257,16 @@ def main(argv: list[str] | None = None) -> None:
                 baseline_port,
             )
             servers.append(baseline)
+            graphile_port = stack.free_port()
+            servers.append(
+                stack.start(
+                    "postgraphile",
+                    postgraphile.command(graphile),
+                    postgraphile.environment(env, url, graphile_port),
+                    folder / "postgraphile.log",
+                    graphile_port,
+                )
+            )
             if args.metrics_off:
                 quiet_port = stack.free_port()
                 servers.append(
@@ -260,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
                     "scale": args.scale,
                     "server_core": server_core,
                     "client_core": client_core,
+                    "bookit_env": BOOKIT,
                 },
                 "note": args.note,
                 "metrics_off": args.metrics_off,
@@ -325,16 +378,20 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
     }
     slots = {"first": 50, **documents.next_week(datetime.now(UTC))}
     reads["S4"] = (documents.body(documents.SERVICE_SLOTS, "ServiceSlots", slots), None)
-    results: dict[str, Any] = {"same_json": same_json(servers, reads)}
-    print(f"same JSON from both servers: {results['same_json']}", flush=True)  # noqa: T201
+    results: dict[str, Any] = {"same_answers": same_answers(servers, reads)}
+    print(f"answers compared with BookIt's: {results['same_answers']}", flush=True)  # noqa: T201
     results["page_size"] = page_size_check(bench, servers, admin, detail_id)
     print(f"statements at 5 and 50 items: {results['page_size']}", flush=True)  # noqa: T201
     for name in [n for n in READS if n in args.scenarios]:
         body, token = reads[name]
-        results[name] = {
-            server.name: bench.wrk_read(server, name, static_script(body, token))
-            for server in servers
-        }
+        results[name] = {}
+        for server in servers:
+            asked = request_for(server, body)
+            if asked is not None:
+                script = static_script(asked, token)
+                results[name][server.name] = bench.wrk_read(server, name, script)
+    # PostGraphile is an anchor for the reads: the writes and logins are BookIt's rules
+    servers = [server for server in servers if server.name != "postgraphile"]
     if "L1" in args.scenarios:
         results["L1"] = {
             server.name: login_storm(bench, server, emails, demo) for server in servers
@@ -425,7 +482,34 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
         }
     if args.soak:
         results["M1"] = soak(bench, bookit, reads["S1"][0], args.soak)
+    if args.profile:
+        scripts = {name: static_script(*reads[name]) for name in READS}
+        scripts["W1"] = booking_script(
+            documents.CREATE_BOOKING, services, users, base=int(ahead(250).timestamp()),
+            step_seconds=step,
+        )  # fmt: skip
+        results["profiles"] = {
+            name: profiled(bench, bookit, name, scripts[name])
+            for name in PROFILED
+            if name in args.scenarios
+        }
     return results
+
+
+def profiled(bench: Bench, server: stack.Server, name: str, script: str) -> dict[str, Any]:
+    """One more run of a scenario, py-spy sampling the server all along: its top entries."""
+    seconds = bench.args.duration
+    output = bench.folder / f"profile-{name}.txt"
+    sampler = profile.record(server.pid, seconds + 0.5, output)
+    time.sleep(0.5)  # attached before the load starts
+    found = bench.wrk.run(f"{name}-profile", script, server.url,
+                          connections=bench.args.connections, seconds=seconds)  # fmt: skip
+    said, _ = sampler.communicate(timeout=60)
+    if sampler.returncode != 0 or not output.is_file():
+        return {"failed": f"py-spy exited with {sampler.returncode}: {said[-500:]}"}
+    top = profile.top(output)
+    print(f"  {name:<3} profiled: {top['samples']} samples at {found['rps']:.0f} req/s", flush=True)  # noqa: T201
+    return {**top, "rps": found["rps"]}
 
 
 def ahead(days: int) -> datetime:
@@ -461,7 +545,10 @@ def page_size_check(
         for server in servers:
             counts = []
             for size in (5, 50):
-                body, token = make(size)
+                given, token = make(size)
+                body = request_for(server, given)
+                if body is None:
+                    break
                 headers = {"Authorization": f"Bearer {token}"} if token else {}
                 httpx.post(server.url, json=body, headers=headers, timeout=60)  # warm
                 seen = []
@@ -470,7 +557,8 @@ def page_size_check(
                     httpx.post(server.url, json=body, headers=headers, timeout=60)
                     seen.append(bench.statements.counts()[1])
                 counts.append(min(seen))
-            found.setdefault(name, {})[server.name] = counts
+            if counts:
+                found.setdefault(name, {})[server.name] = counts
     return found
 
 

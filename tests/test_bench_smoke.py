@@ -1,13 +1,15 @@
 """The benchmark's reads, once each in-process: their SQL statements stay few and flat.
 
 Not a benchmark: a CI check (a few seconds) that an N+1 fails, that a page of
-50 costs the statements a page of 5 does, and that bench/baseline.py still
-answers exactly what BookIt answers, so the benchmark compares like with like.
+50 costs the statements a page of 5 does, that bench/baseline.py still answers
+BookIt's bytes and PostGraphile (bench/postgraphile/) the same data once
+normalised, so the benchmark compares like with like.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,7 +19,7 @@ import orjson
 import psycopg
 import pytest
 
-from bench import documents, receiver
+from bench import documents, postgraphile, receiver, stack
 from bench.baseline import Baseline
 from bookit_graphql import demo
 from bookit_graphql.app import create_app
@@ -48,6 +50,7 @@ class Bench:
     admin_token: str
     detail_id: str
     app: Any
+    url: str
 
     def request(self, name: str, size: int) -> tuple[dict[str, Any], str | None]:
         if name == "S1":
@@ -62,25 +65,25 @@ class Bench:
         variables = {"id": self.detail_id, "reviewsFirst": size}
         return documents.body(documents.SERVICE, "Service", variables), None
 
-    async def bookit(self, name: str, size: int) -> tuple[dict[str, Any], int]:
-        """BookIt's answer and the statements it sent."""
+    async def bookit_bytes(self, name: str, size: int) -> bytes:
         body, token = self.request(name, size)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.counter.clear()
         response = await self.client.post("/graphql", json=body, headers=headers)
-        answer: dict[str, Any] = response.json()
-        assert "errors" not in answer, answer
+        assert b'"errors"' not in response.content, response.text
+        return response.content
+
+    async def bookit(self, name: str, size: int) -> tuple[dict[str, Any], int]:
+        """BookIt's answer and the statements it sent."""
+        answer: dict[str, Any] = orjson.loads(await self.bookit_bytes(name, size))
         return answer, self.counter.count
 
-    async def raw(self, name: str, size: int) -> dict[str, Any]:
+    async def raw(self, name: str, size: int) -> bytes:
         body, token = self.request(name, size)
         operation = self.baseline.operations[str(body["operationName"])]
         variables = body["variables"]
         assert isinstance(variables, dict)
-        answer: dict[str, Any] = orjson.loads(
-            await operation(variables, f"Bearer {token}" if token else None)
-        )
-        return answer
+        return await operation(variables, f"Bearer {token}" if token else None)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +108,7 @@ async def bench(make_database: Any) -> AsyncIterator[Bench]:
         credentials = {"email": loaded.admin.email, "password": loaded.admin.password}
         login = documents.body(documents.LOGIN, "Login", {"input": credentials})
         token = (await client.post("/graphql", json=login)).json()["data"]["login"]
-        yield Bench(client, counter, baseline, token["accessToken"], row[0], app)
+        yield Bench(client, counter, baseline, token["accessToken"], row[0], app, url)
     await baseline.pool.close()
     await app.state.reads.close()
     await app.state.engine.dispose()
@@ -133,10 +136,118 @@ async def test_a_read_costs_the_same_statements_for_5_items_as_for_50(
 
 
 @pytest.mark.parametrize("name", ["S1", "S2", "S3", "S4"])
-async def test_the_baseline_answers_what_bookit_answers(bench: Bench, name: str) -> None:
+async def test_the_baseline_answers_bookits_bytes(bench: Bench, name: str) -> None:
     for size in (5, 50):
-        bookit, _ = await bench.bookit(name, size)
-        assert await bench.raw(name, size) == bookit
+        assert await bench.raw(name, size) == await bench.bookit_bytes(name, size)
+
+
+@pytest.fixture(scope="module")
+def graphile(bench: Bench, tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Server]:
+    # given PostGraphile 5 on the same database, as the benchmark starts it
+    url = libpq_url(bench.url)
+    folder = postgraphile.install()
+    postgraphile.prepare(url)
+    port = stack.free_port()
+    env = postgraphile.environment({**os.environ, "SECRET_KEY": SECRET}, url, port)
+    log = tmp_path_factory.mktemp("postgraphile") / "postgraphile.log"
+    server = stack.start("postgraphile", postgraphile.command(folder), env, log, port)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("name", ["S1", "S2", "S3"])
+async def test_postgraphile_answers_the_same_reads_once_normalised(
+    bench: Bench, graphile: stack.Server, name: str
+) -> None:
+    for size in (5, 50):
+        body, token = bench.request(name, size)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        asked = postgraphile.body(body)
+        assert asked is not None
+        async with httpx.AsyncClient(timeout=60) as client:
+            theirs = (await client.post(graphile.url, json=asked, headers=headers)).json()
+        ours, _ = await bench.bookit(name, size)
+        postgraphile.check(name, ours, theirs)  # raises where they differ
+
+
+async def test_postgraphile_refuses_a_token_that_is_not_bookits(
+    bench: Bench, graphile: stack.Server
+) -> None:
+    body, _ = bench.request("S2", 5)
+    forged = bench.admin_token[:-4] + ("AAAA" if not bench.admin_token.endswith("AAAA") else "BBBB")
+    async with httpx.AsyncClient(timeout=60) as client:
+        answer = await client.post(
+            graphile.url,
+            json=postgraphile.body(body),
+            headers={"Authorization": f"Bearer {forged}"},
+        )
+    assert (
+        answer.json()["errors"][0]["message"] == "The access token is invalid, expired or revoked."
+    )
+    assert "data" not in answer.json() or answer.json()["data"] is None
+
+
+BOOKIT_S3 = {
+    "data": {
+        "service": {
+            "id": "5f0c",
+            "averageRating": 4.0,
+            "createdAt": "2026-11-25T09:00:00+00:00",
+            "reviews": {
+                "totalCount": 1,
+                "pageInfo": {"hasNextPage": False, "endCursor": "WyJhIl0"},
+                "edges": [
+                    {
+                        "cursor": "WyJhIl0",
+                        "node": {"id": "r1", "author": {"id": "u1"}, "booking": None},
+                    }
+                ],
+            },
+        }
+    }
+}
+POSTGRAPHILE_S3 = {
+    "data": {
+        "serviceByRowId": {
+            "rowId": "5f0c",
+            "averageRating": "4.00",
+            "createdAt": "2026-11-25T09:00:00.000000+00:00",
+            "reviewsByServiceId": {
+                "totalCount": 1,
+                "pageInfo": {"hasNextPage": False, "endCursor": "WyJvdGhlciJd"},
+                "edges": [
+                    {
+                        "cursor": "WyJvdGhlciJd",
+                        "node": {"rowId": "r1", "userByUserId": {"rowId": "u1"}},
+                    }
+                ],
+            },
+        }
+    }
+}
+
+
+def test_the_normalisation_equates_names_cursors_times_and_ratings() -> None:
+    postgraphile.check("S3", BOOKIT_S3, POSTGRAPHILE_S3)
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (
+            lambda s: s["reviewsByServiceId"].update(totalCount=2),
+            "/data/service/reviews/totalCount",
+        ),
+        (lambda s: s.update(averageRating="4.10"), "/data/service/averageRating"),
+        (lambda s: s["reviewsByServiceId"]["edges"].clear(), "/data/service/reviews/edges"),
+        (lambda s: s["reviewsByServiceId"]["pageInfo"].update(endCursor=None), "endCursor"),
+    ],
+)
+def test_the_normalisation_fails_loudly_where_the_answers_differ(change: Any, where: str) -> None:
+    theirs = orjson.loads(orjson.dumps(POSTGRAPHILE_S3))
+    change(theirs["data"]["serviceByRowId"])
+    with pytest.raises(postgraphile.Differs, match=where):
+        postgraphile.check("S3", BOOKIT_S3, theirs)
 
 
 def _edges(answer: dict[str, Any]) -> list[Any]:
