@@ -59,7 +59,8 @@ def sqlalchemy_url(url: str) -> str:
 
 
 class Reads:
-    """Single-statement reads (compiled.py) on psycopg's own pool, in autocommit.
+    """Single-statement reads (compiled.py), and writes that are one statement each (the SQL
+    functions of bookings and reviews), on psycopg's own pool, in autocommit.
 
     Beside SQLAlchemy's pool, a read skips its checkout, its pre-ping and its
     statement machinery, and needs no transaction: about 110 µs of CPU instead
@@ -97,6 +98,24 @@ class Reads:
         """The statement's first row, by column name, or None."""
         found: dict[str, Any] | None = await self._first(sql, params, dict_row)
         return found
+
+    async def write(self, sql: str, params: dict[str, Any], *, attempts: int = 3) -> dict[str, Any]:
+        """The first row, by column name, of a statement that writes in a transaction of
+        its own; run again (as `in_transaction` does) when PostgreSQL aborts it as a
+        deadlock victim or a serialization failure."""
+        attempt = 1
+        while True:
+            try:
+                found: dict[str, Any] = await self._first(sql, params, dict_row)
+                return found
+            except psycopg.Error as error:
+                if error.sqlstate not in RETRYABLE_SQLSTATES or attempt >= attempts:
+                    raise
+                log.warning(
+                    "statement retried after SQLSTATE %s (attempt %d)", error.sqlstate, attempt
+                )
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+            attempt += 1
 
     async def _first(self, sql: str, params: dict[str, Any], factory: Any) -> Any:
         if self.pool.closed:  # the first read opens it (tests skip the lifespan)

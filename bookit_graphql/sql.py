@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -325,8 +325,9 @@ def dump(row: Any, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
     return found
 
 
-def restore(table: str, values: dict[str, Any]) -> Any:
-    """A transient row of `table` from what `dump` made of it (missing columns stay None)."""
+def restore(table: str, values: Mapping[str, Any]) -> Any:
+    """A transient row of `table` from what `dump` made of it, or from a statement's columns
+    (missing columns stay None)."""
     mapped = Base.metadata.tables[table]
     mapper = mapper_of(mapped)
     kwargs = {}
@@ -336,7 +337,9 @@ def restore(table: str, values: dict[str, Any]) -> Any:
         value = values[col.name]
         if value is not None:
             kind = col.type.python_type
-            if kind is datetime:
+            if isinstance(value, kind):
+                pass
+            elif kind is datetime:
                 value = datetime.fromisoformat(value)
             elif kind in (uuid.UUID, Decimal) or issubclass(kind, str):
                 value = kind(value)

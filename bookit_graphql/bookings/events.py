@@ -62,14 +62,15 @@ TYPES = {
 REVIEW_CREATED = "review.created"
 
 
-def update_type(*, was: BookingStatus, now: Booking) -> str:
-    """What an UPDATED change is to an integration: a new status, else a reschedule.
+def update_type(status: BookingStatus | None) -> str:
+    """What an UPDATED change is to an integration: the status it set (confirmed,
+    completed), if it set one, else a reschedule.
 
     One change that both confirms and moves a booking is called confirmed.
     """
-    if now.status != was and now.status == BookingStatus.CONFIRMED:
+    if status == BookingStatus.CONFIRMED:
         return "booking.confirmed"
-    if now.status != was and now.status == BookingStatus.COMPLETED:
+    if status == BookingStatus.COMPLETED:
         return "booking.completed"
     return "booking.rescheduled"
 
