@@ -47,6 +47,24 @@ PAGE = 500
 PRIVATE = ("idempotency_key", "request_hash")
 
 
+def sql_literal(value: str) -> str:
+    """A constant string of the code as an SQL literal (never a client's value)."""
+    assert "'" not in value, value
+    assert "%" not in value, value
+    return f"'{value}'"
+
+
+# The log's arguments of the write functions of migration 0007 (what a snapshot leaves
+# out, the log's lock, its channel), spelled into their statements rather than sent.
+LOG_ARGUMENTS = ", ".join(
+    [
+        f"ARRAY[{', '.join(map(sql_literal, PRIVATE))}]::text[]",
+        str(EVENT_LOG_LOCK),
+        sql_literal(CHANNEL),
+    ]
+)
+
+
 def snapshot(booking: Booking) -> dict[str, Any]:
     """The booking's columns as the log keeps them (read back by sql.restore)."""
     return sql.dump(booking, exclude=PRIVATE)

@@ -99,24 +99,19 @@ CREATE = (
     "SELECT r.outcome, r.conflict_starts_at, r.conflict_ends_at, (r.booking).* "
     "FROM bookit_create_booking(%(id)s, %(user_id)s, %(service_id)s, %(starts_at)s, "
     "%(ends_at)s, %(busy_starts_at)s, %(busy_ends_at)s, %(exclusive)s, %(capacity)s, %(key)s, "
-    "%(hash)s, %(version)s, %(refused)s, %(attempts)s, %(type)s, %(private)s, %(event_lock)s, "
-    "%(channel)s) AS r"
+    f"%(hash)s, %(version)s, %(refused)s, {WRITE_ATTEMPTS}, "
+    f"{events.sql_literal(events.TYPES[BookingEventKind.CREATED])}, {events.LOG_ARGUMENTS}) AS r"
 )
 UPDATE = (
     "SELECT r.outcome, r.version, r.conflict_starts_at, r.conflict_ends_at, (r.booking).* "
     "FROM bookit_update_booking(%(id)s, %(user_id)s, %(admin)s, %(status)s::booking_status, "
-    "%(status_from)s::booking_status[], %(move)s, %(start_given)s, %(open)s::booking_status[], "
+    "%(status_from)s::booking_status[], %(move)s, %(start_given)s, "
+    f"ARRAY[{', '.join(events.sql_literal(s) for s in OPEN)}]::booking_status[], "
     "%(now)s, %(version)s, %(basis)s, %(refused)s, %(starts_at)s, %(ends_at)s, "
-    "%(busy_starts_at)s, %(busy_ends_at)s, %(exclusive)s, %(capacity)s, %(attempts)s, "
-    "%(cancelled_type)s, %(changed_type)s, %(moved_type)s, %(private)s, %(event_lock)s, "
-    "%(channel)s) AS r"
+    f"%(busy_starts_at)s, %(busy_ends_at)s, %(exclusive)s, %(capacity)s, {WRITE_ATTEMPTS}, "
+    f"{events.sql_literal(events.TYPES[BookingEventKind.CANCELLED])}, %(changed_type)s, "
+    f"{events.sql_literal(events.update_type(None))}, {events.LOG_ARGUMENTS}) AS r"
 )
-# The event log's side of every write: its lock, its channel, what a snapshot leaves out.
-LOG = {
-    "private": list(events.PRIVATE),
-    "event_lock": events.EVENT_LOG_LOCK,
-    "channel": events.CHANNEL,
-}
 
 
 async def create_booking(
@@ -158,9 +153,6 @@ async def create_booking(
         "service_id": service_id,
         "key": idempotency_key,
         "hash": request_hash,
-        "attempts": WRITE_ATTEMPTS,
-        "type": events.TYPES[BookingEventKind.CREATED],
-        **LOG,
     }
     for _ in range(WRITE_ATTEMPTS):
         known = await bookable(reads, service_id)
@@ -343,7 +335,6 @@ async def update_booking(
         "status_from": None,
         "move": starts_at is not None or ends_at is not None,
         "start_given": starts_at is not None,
-        "open": list(OPEN),
         "now": _now(),
         "version": None,
         "basis": None,
@@ -354,11 +345,7 @@ async def update_booking(
         "busy_ends_at": None,
         "exclusive": None,
         "capacity": None,
-        "attempts": WRITE_ATTEMPTS,
-        "cancelled_type": events.TYPES[BookingEventKind.CANCELLED],
         "changed_type": events.update_type(status),
-        "moved_type": events.update_type(None),
-        **LOG,
     }
     if status is not None:  # the statuses from which _check_status lets it go
         params["status_from"] = [

@@ -42,8 +42,8 @@ def clean_comment(comment: str | None) -> str | None:
 # The write function of migration 0007; its outcomes are the cases below.
 CREATE = (
     "SELECT r.outcome, (r.review).* FROM bookit_create_review(%(id)s, %(booking_id)s, "
-    "%(user_id)s, %(admin)s, %(rating)s, %(comment)s, %(type)s, %(private)s, %(event_lock)s, "
-    "%(channel)s) AS r"
+    "%(user_id)s, %(admin)s, %(rating)s, %(comment)s, "
+    f"{events.sql_literal(events.REVIEW_CREATED)}, {events.LOG_ARGUMENTS}) AS r"
 )
 
 
@@ -76,10 +76,6 @@ async def create_review(
             "admin": actor.role == Role.ADMIN,
             "rating": rating,
             "comment": comment,
-            "type": events.REVIEW_CREATED,
-            "private": list(events.PRIVATE),
-            "event_lock": events.EVENT_LOG_LOCK,
-            "channel": events.CHANNEL,
         },
     )
     refusals = {
