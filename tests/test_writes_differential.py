@@ -383,6 +383,18 @@ SCENARIOS: dict[str, tuple[list[str], Callable[[World], list[tuple[str, str, dic
             ("admin", "update", {"booking_id": w.id("mine"), "starts_at": hours(24 * 400)}),
         ],
     ),
+    "a booking of this process moved": (
+        ["ok", "ok", "ok", "SLOT_UNAVAILABLE", "BOOKING_CONFLICT", "BAD_USER_INPUT", "ok"],
+        lambda w: [
+            ("alice", "create", {"service_id": w.id("one"), "starts_at": hours(70)}),
+            ("alice", "update", {"booking_id": LAST, "starts_at": hours(71)}),
+            ("alice", "update", {"booking_id": LAST, "starts_at": hours(71)}),  # unchanged
+            ("alice", "update", {"booking_id": LAST, "starts_at": hours(24 * 400)}),
+            ("alice", "update", {"booking_id": LAST, "starts_at": hours(10.5)}),
+            ("alice", "update", {"booking_id": LAST, "starts_at": hours(-24 * 8)}),
+            ("alice", "update", {"booking_id": LAST, "status": BookingStatus.CANCELLED}),
+        ],
+    ),
     "reschedules refused by state": (
         ["INVALID_STATE", "INVALID_STATE", "BAD_USER_INPUT", "BAD_USER_INPUT"],
         lambda w: [
@@ -432,13 +444,20 @@ SCENARIOS: dict[str, tuple[list[str], Callable[[World], list[tuple[str, str, dic
 }
 
 
+LAST = "the booking that the scenario made last"
+
+
 async def answer(path: Path, world: World, actor: str, operation: str, kw: dict[str, Any]) -> Any:
     """What the call answered: the row's columns, or the error as errors.py sees it."""
     call = getattr(path, operation)
+    if kw.get("booking_id") == LAST:
+        kw = {**kw, "booking_id": world.id(LAST)}
     try:
         row = await call(world.users[actor], **kw)
     except BookItError as error:
         return {"error": type(error).__name__, "message": str(error), **error.extensions}
+    if operation == "create":
+        world.ids[LAST] = str(row.id)
     return sql.dump(row)
 
 

@@ -42,6 +42,7 @@ import functools
 import hashlib
 import json
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,7 +58,7 @@ from bookit_graphql import sql
 from bookit_graphql.bookings import events, models
 from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
 from bookit_graphql.catalog.schedule import Rules
-from bookit_graphql.catalog.service import bookable, forget_bookable
+from bookit_graphql.catalog.service import Bookable, bookable, forget_bookable
 from bookit_graphql.db import Reads
 from bookit_graphql.errors import (
     BadUserInput,
@@ -107,7 +108,7 @@ UPDATE = (
     "FROM bookit_update_booking(%(id)s, %(user_id)s, %(admin)s, %(status)s::booking_status, "
     "%(status_from)s::booking_status[], %(move)s, %(start_given)s, "
     f"ARRAY[{', '.join(events.sql_literal(s) for s in OPEN)}]::booking_status[], "
-    "%(now)s, %(version)s, %(basis)s, %(refused)s, %(starts_at)s, %(ends_at)s, "
+    "%(now)s, %(version)s, %(basis)s, %(refused)s, %(rules_refused)s, %(starts_at)s, %(ends_at)s, "
     f"%(busy_starts_at)s, %(busy_ends_at)s, %(exclusive)s, %(capacity)s, {WRITE_ATTEMPTS}, "
     f"{events.sql_literal(events.TYPES[BookingEventKind.CANCELLED])}, %(changed_type)s, "
     f"{events.sql_literal(events.update_type(None))}, {events.LOG_ARGUMENTS}) AS r"
@@ -202,9 +203,20 @@ async def create_booking(
     raise BookingConflict()  # the rules changed under every attempt
 
 
+# The service of each booking this process has written or seen written (a booking
+# never changes service), so that a move can be judged before its statement.
+KEPT_BOOKINGS = 100_000
+_services: OrderedDict[uuid.UUID, uuid.UUID] = OrderedDict()
+
+
 def _booking(row: dict[str, Any]) -> models.Booking:
     """The booking in a write function's row (the columns besides its outcome's)."""
     booking: models.Booking = sql.restore("bookings", row)
+    if booking.id is not None:
+        _services[booking.id] = booking.service_id
+        _services.move_to_end(booking.id)
+        if len(_services) > KEPT_BOOKINGS:
+            _services.popitem(last=False)
     return booking
 
 
@@ -320,10 +332,12 @@ async def update_booking(
 
     One statement (bookit_update_booking) judges the booking as it stands under
     its locks, by `_check_status`'s answers and OPEN, sent as data. A move is
-    judged here, by its service's rules: the first statement answers `plan`
-    with the booking and the version of its service's rules, and a second one
-    sends the verdict, used only if the booking and the rules are still as
-    judged.
+    judged here, by its service's rules, which needs the booking's service: if
+    this process has seen the booking (a booking never changes service), the
+    verdict goes with the first statement; otherwise that statement answers
+    `plan` with the booking and the version of its service's rules, and a
+    second one sends the verdict. Either way the statement uses a verdict
+    only if the booking and the rules are still those it was made for.
     """
     if booking_id is None:
         raise NotFound("No such booking.")
@@ -339,6 +353,7 @@ async def update_booking(
         "version": None,
         "basis": None,
         "refused": False,
+        "rules_refused": False,
         "starts_at": None,
         "ends_at": None,
         "busy_starts_at": None,
@@ -352,6 +367,11 @@ async def update_booking(
             was for was in BookingStatus if _refusal(_check_status, actor, was, status) is None
         ]
     refusal: BookItError | None = None
+    service_id = _services.get(booking_id)
+    if starts_at is not None and service_id is not None:
+        known = await bookable(reads, service_id)
+        if known is not None:
+            refusal = _plan_move(params, known, None, starts_at, ends_at)
     for _ in range(WRITE_ATTEMPTS):
         row = await reads.write(UPDATE, params)
         outcome = row["outcome"]
@@ -371,7 +391,12 @@ async def update_booking(
         if outcome == "started":
             raise InvalidState("The booking has started: it cannot be rescheduled.")
         if outcome == "plan":
-            refusal = await _plan_move(reads, params, booking, row["version"], starts_at, ends_at)
+            known = await bookable(reads, booking.service_id)
+            if known is not None and known.version != row["version"]:
+                forget_bookable(booking.service_id)
+                known = await bookable(reads, booking.service_id)
+            if known is not None:  # else deactivated since: the next statement says so
+                refusal = _plan_move(params, known, booking.starts_at, starts_at, ends_at)
             continue
         if outcome == "refused":
             assert refusal is not None
@@ -382,36 +407,36 @@ async def update_booking(
     raise BookingConflict()  # the booking or its rules changed under every attempt
 
 
-async def _plan_move(
-    reads: Reads,
+def _plan_move(
     params: dict[str, Any],
-    booking: models.Booking,
-    version: str,
+    known: Bookable,
+    basis: datetime | None,
     starts_at: datetime | None,
     ends_at: datetime | None,
 ) -> BookItError | None:
-    """Judge a move of `booking` by its service's rules, into `params`; the refusal, if any."""
-    known = await bookable(reads, booking.service_id)
-    if known is not None and known.version != version:
-        forget_bookable(booking.service_id)
-        known = await bookable(reads, booking.service_id)
-    if known is None:  # deactivated since: the next statement says so
-        return None
-    params.update(version=known.version, basis=booking.starts_at, refused=False)
+    """Judge a move by its service's rules, into `params`; the refusal, if any.
+
+    `basis` is the booking's start, the move's when `starts_at` is None. The
+    rules' verdict counts only if the times change (the statement knows).
+    """
+    params.update(version=known.version, basis=basis, refused=False, rules_refused=False)
     try:
         new_start, new_end = _check_times(
-            booking.starts_at if starts_at is None else _utc(starts_at, field="startsAt"),
+            basis if starts_at is None else _utc(starts_at, field="startsAt"),  # type: ignore[arg-type]
             None if ends_at is None else _utc(ends_at, field="endsAt"),
             duration_minutes=known.duration_minutes,
         )
-        params.update(starts_at=new_start, ends_at=new_end)
-        if (new_start, new_end) != (booking.starts_at, booking.ends_at):
-            busy = _bookable(known.rules, new_start, new_end)
-            params.update(busy_starts_at=busy[0], busy_ends_at=busy[1])
-            params.update(exclusive=known.rules.capacity == 1, capacity=known.rules.capacity)
     except BookItError as error:
         params["refused"] = True
         return error
+    params.update(starts_at=new_start, ends_at=new_end)
+    try:
+        busy = _bookable(known.rules, new_start, new_end)
+    except BookItError as error:
+        params["rules_refused"] = True
+        return error
+    params.update(busy_starts_at=busy[0], busy_ends_at=busy[1])
+    params.update(exclusive=known.rules.capacity == 1, capacity=known.rules.capacity)
     return None
 
 

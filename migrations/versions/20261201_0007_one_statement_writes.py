@@ -166,7 +166,7 @@ CREATE FUNCTION bookit_update_booking(
     p_id uuid, p_user_id uuid, p_admin boolean,
     p_status booking_status, p_status_from booking_status[],
     p_move boolean, p_start_given boolean, p_open booking_status[], p_now timestamptz,
-    p_version text, p_basis timestamptz, p_refused boolean,
+    p_version text, p_basis timestamptz, p_refused boolean, p_rules_refused boolean,
     p_starts_at timestamptz, p_ends_at timestamptz,
     p_busy_starts_at timestamptz, p_busy_ends_at timestamptz, p_exclusive boolean,
     p_capacity integer, p_attempts integer,
@@ -231,13 +231,17 @@ BEGIN
             outcome := 'plan';  -- the caller judges the move by this service's rules
             RETURN;
         END IF;
-        IF p_refused THEN
+        IF p_refused THEN  -- the times themselves (BAD_USER_INPUT)
             outcome := 'refused';
             RETURN;
         END IF;
         new_starts := p_starts_at;
         new_ends := p_ends_at;
         moved := (new_starts, new_ends) IS DISTINCT FROM (was.starts_at, was.ends_at);
+        IF moved AND p_rules_refused THEN  -- the service's rules, which only a move must meet
+            outcome := 'refused';
+            RETURN;
+        END IF;
     END IF;
     IF (new_status, new_starts, new_ends)
        IS NOT DISTINCT FROM (was.status, was.starts_at, was.ends_at) THEN
@@ -333,7 +337,7 @@ $$
 SIGNATURES = [
     "bookit_create_review(uuid, uuid, uuid, boolean, smallint, text, text, text[], bigint, text)",
     "bookit_update_booking(uuid, uuid, boolean, booking_status, booking_status[], "
-    "boolean, boolean, booking_status[], timestamptz, text, timestamptz, boolean, "
+    "boolean, boolean, booking_status[], timestamptz, text, timestamptz, boolean, boolean, "
     "timestamptz, timestamptz, timestamptz, timestamptz, boolean, integer, integer, text, text, "
     "text, text[], bigint, text)",
     "bookit_create_booking(uuid, uuid, uuid, timestamptz, timestamptz, timestamptz, timestamptz, "
