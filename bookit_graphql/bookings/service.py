@@ -78,7 +78,6 @@ from bookit_graphql.users.models import User
 # almost surely a mistyped date, and would block the service's calendar.
 MAX_LENGTH = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY = 200  # the column's width
-EXCLUSION_VIOLATION = "23P01"
 # A write whose conflicting row vanishes before we can name it (deleted in
 # between) tries again; this bounds how often.
 WRITE_ATTEMPTS = 3

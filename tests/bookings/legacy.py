@@ -22,7 +22,6 @@ from bookit_graphql.bookings import models
 from bookit_graphql.bookings.events import CHANNEL, EVENT_LOG_LOCK, REVIEW_CREATED, TYPES, snapshot
 from bookit_graphql.bookings.models import Booking, BookingEvent, BookingEventKind, BookingStatus
 from bookit_graphql.bookings.service import (
-    EXCLUSION_VIOLATION,
     MAX_IDEMPOTENCY_KEY,
     OPEN,
     TRANSITIONS,
@@ -48,6 +47,8 @@ from bookit_graphql.permissions import Role
 from bookit_graphql.reviews.models import Review
 from bookit_graphql.reviews.service import check_rating, clean_comment
 from bookit_graphql.users.models import User
+
+EXCLUSION_VIOLATION = "23P01"
 
 
 async def create_booking(
