@@ -59,7 +59,8 @@ def sqlalchemy_url(url: str) -> str:
 
 
 class Reads:
-    """Single-statement reads (compiled.py) on psycopg's own pool, in autocommit.
+    """Single-statement reads (compiled.py), and writes that are one statement each (the SQL
+    functions of bookings and reviews), on psycopg's own pool, in autocommit.
 
     Beside SQLAlchemy's pool, a read skips its checkout, its pre-ping and its
     statement machinery, and needs no transaction: about 110 µs of CPU instead
@@ -98,26 +99,54 @@ class Reads:
         found: dict[str, Any] | None = await self._first(sql, params, dict_row)
         return found
 
-    async def _first(self, sql: str, params: dict[str, Any], factory: Any) -> Any:
+    async def write(self, sql: str, params: dict[str, Any], *, attempts: int = 3) -> dict[str, Any]:
+        """The first row, by column name, of a statement that writes in a transaction of
+        its own; run again (as `in_transaction` does) when PostgreSQL aborts it as a
+        deadlock victim or a serialization failure.
+
+        Unlike a read, never run again on a connection that broke under it: the
+        statement may have committed before the connection went, and would then
+        write twice (a client's retry with an idempotency key is the safe one).
+        """
+        attempt = 1
+        while True:
+            try:
+                found: dict[str, Any] = await self._first(sql, params, dict_row, again=False)
+                return found
+            except psycopg.Error as error:
+                if error.sqlstate not in RETRYABLE_SQLSTATES or attempt >= attempts:
+                    raise
+                log.warning(
+                    "statement retried after SQLSTATE %s (attempt %d)", error.sqlstate, attempt
+                )
+            await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+            attempt += 1
+
+    async def _first(
+        self, sql: str, params: dict[str, Any], factory: Any, *, again: bool = True
+    ) -> Any:
         if self.pool.closed:  # the first read opens it (tests skip the lifespan)
             await self.pool.open()
         for listener in self.listeners:
             listener(sql)
         if tracing.tracer is not None:
             with tracing.statement_span(sql):
-                return await self._run(sql, params, factory)
-        return await self._run(sql, params, factory)
+                return await self._run(sql, params, factory, again)
+        return await self._run(sql, params, factory, again)
 
-    async def _run(self, sql: str, params: dict[str, Any], factory: Any) -> Any:
+    async def _run(self, sql: str, params: dict[str, Any], factory: Any, again: bool) -> Any:
         for attempt in range(2):
             async with self.pool.connection() as connection:
                 try:
                     cursor = connection.cursor(row_factory=factory)
                     return await (await cursor.execute(sql, params)).fetchone()
-                except psycopg.OperationalError:
+                except psycopg.OperationalError as error:
                     if not connection.broken or attempt > 0:
                         raise
+                    failed = error
             await self.pool.check()  # the server may have dropped every connection
+            if not again:
+                raise failed
         raise AssertionError("unreachable")
 
     async def close(self) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -325,23 +325,36 @@ def dump(row: Any, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
     return found
 
 
-def restore(table: str, values: dict[str, Any]) -> Any:
-    """A transient row of `table` from what `dump` made of it (missing columns stay None)."""
+def restore(table: str, values: Mapping[str, Any]) -> Any:
+    """A transient row of `table` from what `dump` made of it, or from a statement's columns
+    (missing columns stay None)."""
+    cls, columns = _restorer(table)
+    kwargs = {}
+    for name, key, kind in columns:
+        if name not in values:
+            continue
+        value = values[name]
+        if value is not None and not isinstance(value, kind):
+            value = datetime.fromisoformat(value) if kind is datetime else kind(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+@functools.cache
+def _restorer(table: str) -> tuple[type[Any], list[tuple[str, str, type[Any]]]]:
+    """The mapped class of `table`, and each column's name, attribute and Python type."""
     mapped = Base.metadata.tables[table]
     mapper = mapper_of(mapped)
-    kwargs = {}
+    columns = []
     for col in mapped.columns:
-        if col.name not in values:
-            continue
-        value = values[col.name]
-        if value is not None:
+        try:
             kind = col.type.python_type
-            if kind is datetime:
-                value = datetime.fromisoformat(value)
-            elif kind in (uuid.UUID, Decimal) or issubclass(kind, str):
-                value = kind(value)
-        kwargs[mapper.get_property_by_column(col).key] = value
-    return mapper.class_(**kwargs)
+        except NotImplementedError:
+            kind = object
+        if not (kind is datetime or kind in (uuid.UUID, Decimal) or issubclass(kind, str)):
+            kind = object  # kept as it comes (numbers, booleans, JSON)
+        columns.append((col.name, mapper.get_property_by_column(col).key, kind))
+    return mapper.class_, columns
 
 
 async def read_related(session_factory: Any, type_: Any, row: Any) -> list[tuple[Any, Any, Any]]:

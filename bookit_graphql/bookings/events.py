@@ -47,6 +47,24 @@ PAGE = 500
 PRIVATE = ("idempotency_key", "request_hash")
 
 
+def sql_literal(value: str) -> str:
+    """A constant string of the code as an SQL literal (never a client's value)."""
+    assert "'" not in value, value
+    assert "%" not in value, value
+    return f"'{value}'"
+
+
+# The log's arguments of the write functions of migration 0007 (what a snapshot leaves
+# out, the log's lock, its channel), spelled into their statements rather than sent.
+LOG_ARGUMENTS = ", ".join(
+    [
+        f"ARRAY[{', '.join(map(sql_literal, PRIVATE))}]::text[]",
+        str(EVENT_LOG_LOCK),
+        sql_literal(CHANNEL),
+    ]
+)
+
+
 def snapshot(booking: Booking) -> dict[str, Any]:
     """The booking's columns as the log keeps them (read back by sql.restore)."""
     return sql.dump(booking, exclude=PRIVATE)
@@ -62,14 +80,15 @@ TYPES = {
 REVIEW_CREATED = "review.created"
 
 
-def update_type(*, was: BookingStatus, now: Booking) -> str:
-    """What an UPDATED change is to an integration: a new status, else a reschedule.
+def update_type(status: BookingStatus | None) -> str:
+    """What an UPDATED change is to an integration: the status it set (confirmed,
+    completed), if it set one, else a reschedule.
 
     One change that both confirms and moves a booking is called confirmed.
     """
-    if now.status != was and now.status == BookingStatus.CONFIRMED:
+    if status == BookingStatus.CONFIRMED:
         return "booking.confirmed"
-    if now.status != was and now.status == BookingStatus.COMPLETED:
+    if status == BookingStatus.COMPLETED:
         return "booking.completed"
     return "booking.rescheduled"
 

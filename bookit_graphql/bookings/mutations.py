@@ -1,7 +1,8 @@
 """Mutations of bookings: create, reschedule or change status, delete.
 
 Each runs one transaction (again if PostgreSQL picks it as a deadlock victim),
-so nothing is half-written when it fails.
+so nothing is half-written when it fails: createBooking and updateBooking one
+statement on the psycopg pool (bookings/service.py), deleteBooking an ORM session.
 """
 
 from __future__ import annotations
@@ -28,16 +29,13 @@ class BookingMutations:
     async def create_booking(self, info: Info[Context, None], input: CreateBookingInput) -> Booking:
         actor = info.context.user
         assert actor is not None  # guaranteed by @authenticated
-        row = await in_transaction(
-            info.context.session_factory,
-            lambda session: service.create_booking(
-                session,
-                actor=actor,
-                service_id=parse_id(input.service_id),
-                starts_at=input.starts_at,
-                ends_at=input.ends_at,
-                idempotency_key=input.idempotency_key,
-            ),
+        row = await service.create_booking(
+            info.context.reads,
+            actor=actor,
+            service_id=parse_id(input.service_id),
+            starts_at=input.starts_at,
+            ends_at=input.ends_at,
+            idempotency_key=input.idempotency_key,
         )
         return Booking.of(row)
 
@@ -52,16 +50,13 @@ class BookingMutations:
     ) -> Booking:
         actor = info.context.user
         assert actor is not None
-        row = await in_transaction(
-            info.context.session_factory,
-            lambda session: service.update_booking(
-                session,
-                actor=actor,
-                booking_id=parse_id(id),
-                starts_at=input.starts_at,
-                ends_at=input.ends_at,
-                status=input.status,
-            ),
+        row = await service.update_booking(
+            info.context.reads,
+            actor=actor,
+            booking_id=parse_id(id),
+            starts_at=input.starts_at,
+            ends_at=input.ends_at,
+            status=input.status,
         )
         return Booking.of(row)
 

@@ -13,17 +13,27 @@ exact under any concurrency. Bookings of a one-seat service are `exclusive`,
 and for them the exclusion constraint `ex_bookings_no_overlap` refuses an
 overlap (SQLSTATE 23P01) even from a writer that bypasses all this.
 
-Writers racing for one slot can deadlock on that constraint, though (40P01:
-each waits for the other's uncommitted index entry; 8 clients on one slot
-managed 1.2 inserts/s here), so every write that
-puts a time range into the constraint's index first takes a transaction-scoped
-advisory lock on its service (`_lock_timetable`): the writers of one service
-queue instead of deadlocking, and those of different services never wait on
-each other. Creation also inserts with `ON CONFLICT DO NOTHING`, which never
-raises, so a conflict leaves the transaction usable to find out what was in the
-way; a reschedule runs its UPDATE in a savepoint for the same reason. The
-mutations retry a deadlock anyway (`db.in_transaction`), for writers that do
-not come through here.
+createBooking and updateBooking are one statement each, a function of
+migration 0007 (bookit_create_booking, bookit_update_booking) run on the
+psycopg pool in a transaction of its own; its docstring says why a function
+and not a CTE. Writers racing for one slot can deadlock on the constraint
+(40P01: each waits for the other's uncommitted index entry; 8 clients on one
+slot managed 1.2 inserts/s here), so every write that puts a time range into
+the constraint's index first takes a transaction-scoped advisory lock on its
+service (bookit_timetable_lock): the writers of one service queue instead of
+deadlocking, and those of different services never wait on each other.
+Creation inserts with `ON CONFLICT DO NOTHING`, which never raises, and a
+reschedule catches the constraint's refusal in a subtransaction, so that the
+function can go on to find what was in the way. A deadlock is retried anyway
+(`Reads.write`), for writers that do not come through here.
+
+What the service's rules make of a time (catalog.schedule) is judged here, in
+Python, with the rules this process keeps of the service (catalog.service's
+`bookable`); the statement takes the verdict only if the service's rules are
+still of the version it was made with, and otherwise answers `stale` (the
+rules are read again and the verdict made again). A statement reads the
+service row after any lock it waits for, as the ORM statements did, so a
+verdict is never older than the one a separate read would have given.
 """
 
 from __future__ import annotations
@@ -32,33 +42,28 @@ import functools
 import hashlib
 import json
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     bindparam,
-    cast,
     delete,
-    func,
-    literal,
-    literal_column,
     select,
-    update,
 )
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
+from bookit_graphql import sql
 from bookit_graphql.bookings import events, models
 from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
-from bookit_graphql.catalog.models import Service
 from bookit_graphql.catalog.schedule import Rules
+from bookit_graphql.catalog.service import Bookable, bookable, forget_bookable
+from bookit_graphql.db import Reads
 from bookit_graphql.errors import (
     BadUserInput,
     BookingConflict,
+    BookItError,
     Forbidden,
     InvalidState,
     NotFound,
@@ -73,7 +78,6 @@ from bookit_graphql.users.models import User
 # almost surely a mistyped date, and would block the service's calendar.
 MAX_LENGTH = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY = 200  # the column's width
-EXCLUSION_VIOLATION = "23P01"
 # A write whose conflicting row vanishes before we can name it (deleted in
 # between) tries again; this bounds how often.
 WRITE_ATTEMPTS = 3
@@ -90,8 +94,28 @@ TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
 OPEN = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
 
 
+# The write functions of migration 0007; their outcomes are the cases below.
+CREATE = (
+    "SELECT r.outcome, r.conflict_starts_at, r.conflict_ends_at, (r.booking).* "
+    "FROM bookit_create_booking(%(id)s, %(user_id)s, %(service_id)s, %(starts_at)s, "
+    "%(ends_at)s, %(busy_starts_at)s, %(busy_ends_at)s, %(exclusive)s, %(capacity)s, %(key)s, "
+    f"%(hash)s, %(version)s, %(refused)s, {WRITE_ATTEMPTS}, "
+    f"{events.sql_literal(events.TYPES[BookingEventKind.CREATED])}, {events.LOG_ARGUMENTS}) AS r"
+)
+UPDATE = (
+    "SELECT r.outcome, r.version, r.conflict_starts_at, r.conflict_ends_at, (r.booking).* "
+    "FROM bookit_update_booking(%(id)s, %(user_id)s, %(admin)s, %(status)s::booking_status, "
+    "%(status_from)s::booking_status[], %(move)s, %(start_given)s, "
+    f"ARRAY[{', '.join(events.sql_literal(s) for s in OPEN)}]::booking_status[], "
+    "%(now)s, %(version)s, %(basis)s, %(refused)s, %(rules_refused)s, %(starts_at)s, %(ends_at)s, "
+    f"%(busy_starts_at)s, %(busy_ends_at)s, %(exclusive)s, %(capacity)s, {WRITE_ATTEMPTS}, "
+    f"{events.sql_literal(events.TYPES[BookingEventKind.CANCELLED])}, %(changed_type)s, "
+    f"{events.sql_literal(events.update_type(None))}, {events.LOG_ARGUMENTS}) AS r"
+)
+
+
 async def create_booking(
-    session: AsyncSession,
+    reads: Reads,
     *,
     actor: User,
     service_id: uuid.UUID | None,
@@ -104,6 +128,13 @@ async def create_booking(
     `ends_at` defaults to `starts_at` plus the service's duration. A retry with
     the same `idempotency_key` and input returns the first call's booking, even
     after its time has passed or its service was deactivated.
+
+    One statement (bookit_create_booking): the replay, then the verdict of the
+    service's rules made here, used only if the rules are still those it was
+    made with, then the insert that the seat count and the constraints decide.
+    A verdict is made even when it is a refusal, and raised only once the
+    statement has found no earlier booking with the key, so that a retry gets
+    its booking whatever became of the service or the time.
     """
     if service_id is None:
         raise NotFound("No such service.")
@@ -117,59 +148,89 @@ async def create_booking(
                 field="idempotencyKey",
             )
         request_hash = _request_hash(service_id, starts_at, ends_at)
-        earlier = await _replay(
-            session, user_id=actor.id, key=idempotency_key, request_hash=request_hash
-        )
-        if earlier is not None:
-            return earlier
-    service = await session.scalar(
-        select(Service).where(Service.id == service_id, Service.is_active)
-    )
-    if service is None:
-        raise NotFound("No such service.")
-    starts_at, ends_at = _check_times(starts_at, ends_at, duration_minutes=service.duration_minutes)
-    rules = Rules.of(service)
-    busy = _bookable(rules, starts_at, ends_at)
-
-    await _lock_timetable(session, service_id)
+    params: dict[str, Any] = {
+        "user_id": actor.id,
+        "service_id": service_id,
+        "key": idempotency_key,
+        "hash": request_hash,
+    }
     for _ in range(WRITE_ATTEMPTS):
-        values: dict[str, Any] = {
-            "id": uuid.uuid4(),
-            "service_id": service_id,
-            "user_id": actor.id,
-            "starts_at": starts_at,
-            "ends_at": ends_at,
-            "busy_starts_at": busy[0],
-            "busy_ends_at": busy[1],
-            "exclusive": rules.capacity == 1,
-            "status": BookingStatus.PENDING,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-        }
-        columns = models.Booking.__table__.c
-        row = select(
-            *(cast(literal(v, columns[k].type), columns[k].type) for k, v in values.items())
+        known = await bookable(reads, service_id)
+        refusal: BookItError | None = None
+        times: tuple[datetime | None, datetime | None] = (None, None)
+        busy: tuple[datetime | None, datetime | None] = (None, None)
+        try:
+            if known is None:
+                raise NotFound("No such service.")
+            times = _check_times(starts_at, ends_at, duration_minutes=known.duration_minutes)
+            busy = _bookable(known.rules, *times)
+        except BookItError as error:
+            refusal = error
+        row = await reads.write(
+            CREATE,
+            {
+                **params,
+                "id": uuid.uuid4(),
+                "starts_at": times[0],
+                "ends_at": times[1],
+                "busy_starts_at": busy[0],
+                "busy_ends_at": busy[1],
+                "exclusive": known is not None and known.rules.capacity == 1,
+                "capacity": None if known is None else known.rules.capacity,
+                "version": None if known is None else known.version,
+                "refused": refusal is not None,
+            },
         )
-        booking: models.Booking | None = await session.scalar(
-            insert(models.Booking)
-            .from_select(list(values), row.where(_seats_taken(service_id, busy) < rules.capacity))
-            # Without a target it covers both the overlap and the idempotency key;
-            # no row back means one of them, or the count of seats, said no.
-            .on_conflict_do_nothing()
-            .returning(models.Booking)
-        )
-        if booking is not None:
-            await events.record(session, booking=booking, kind=BookingEventKind.CREATED)
+        outcome = row["outcome"]
+        if outcome == "stale":
+            forget_bookable(service_id)
+            continue
+        if outcome == "refused":
+            assert refusal is not None
+            raise refusal
+        booking = _booking(row)
+        if outcome == "replay":
+            if booking.request_hash != request_hash:
+                raise BadUserInput(
+                    "This idempotency key was already used with another input.",
+                    field="idempotencyKey",
+                )
             return booking
-        if idempotency_key is not None:
-            # a parallel retry with this key committed first
-            earlier = await _replay(
-                session, user_id=actor.id, key=idempotency_key, request_hash=request_hash
-            )
-            if earlier is not None:
-                return earlier
-        await _raise_conflict(session, service_id=service_id, busy=busy)
-    raise BookingConflict()
+        if outcome == "created":
+            return booking
+        raise _conflict(row)
+    raise BookingConflict()  # the rules changed under every attempt
+
+
+# The service of each booking this process has written or seen written (a booking
+# never changes service), so that a move can be judged before its statement.
+KEPT_BOOKINGS = 100_000
+_services: OrderedDict[uuid.UUID, uuid.UUID] = OrderedDict()
+
+
+def _booking(row: dict[str, Any]) -> models.Booking:
+    """The booking in a write function's row (the columns besides its outcome's)."""
+    booking: models.Booking = sql.restore("bookings", row)
+    if booking.id is not None:
+        _services[booking.id] = booking.service_id
+        _services.move_to_end(booking.id)
+        if len(_services) > KEPT_BOOKINGS:
+            _services.popitem(last=False)
+    return booking
+
+
+def _conflict(row: dict[str, Any]) -> BookingConflict:
+    """BOOKING_CONFLICT naming the time of the first booking in the way (its own time, not
+    its buffers), if the statement found one."""
+    if row["conflict_starts_at"] is None:
+        return BookingConflict()
+    # the time only: who holds it is none of the caller's business
+    return BookingConflict(
+        conflictingRange={
+            "startsAt": _iso(row["conflict_starts_at"]),
+            "endsAt": _iso(row["conflict_ends_at"]),
+        }
+    )
 
 
 def _bookable(rules: Rules, starts_at: datetime, ends_at: datetime) -> tuple[datetime, datetime]:
@@ -179,28 +240,6 @@ def _bookable(rules: Rules, starts_at: datetime, ends_at: datetime) -> tuple[dat
     if reason is not None:
         raise SlotUnavailable(reason)
     return rules.busy(starts_at, ends_at)
-
-
-def _seats_taken(
-    service_id: uuid.UUID, busy: tuple[datetime, datetime], besides: uuid.UUID | None = None
-) -> Any:
-    """How many active bookings of the service keep time that meets `busy` (a subquery).
-
-    Spelled as the partial GiST index ix_bookings_service_id_busy (a literal status).
-    """
-    other = aliased(models.Booking, name="other")
-    query = select(func.count()).where(
-        other.service_id == service_id,
-        other.status != literal_column("'CANCELLED'"),
-        _busy(other.busy_starts_at, other.busy_ends_at).op("&&")(_busy(*busy)),
-    )
-    if besides is not None:
-        query = query.where(other.id != besides)
-    return query.scalar_subquery()
-
-
-def _busy(starts: Any, ends: Any) -> ColumnElement[Any]:
-    return func.tstzrange(starts, ends, literal_column("'[)'"))
 
 
 def bookings_filter(
@@ -276,7 +315,7 @@ def _booking_query(admin: bool) -> Select[Any]:
 
 
 async def update_booking(
-    session: AsyncSession,
+    reads: Reads,
     *,
     actor: User,
     booking_id: uuid.UUID | None,
@@ -289,82 +328,135 @@ async def update_booking(
     The owner may move a PENDING or CONFIRMED booking to a future time (the end
     defaults to the new start plus the service's duration) or cancel it; an
     admin may also move anyone's and walk its status along `TRANSITIONS`.
+
+    One statement (bookit_update_booking) judges the booking as it stands under
+    its locks, by `_check_status`'s answers and OPEN, sent as data. A move is
+    judged here, by its service's rules, which needs the booking's service: if
+    this process has seen the booking (a booking never changes service), the
+    verdict goes with the first statement; otherwise that statement answers
+    `plan` with the booking and the version of its service's rules, and a
+    second one sends the verdict. Either way the statement uses a verdict
+    only if the booking and the rules are still those it was made for.
     """
-    found = await _find(session, actor=actor, booking_id=booking_id)
-    booking_id, service_id = found.id, found.service_id
-    await _lock_timetable(session, service_id)
-    # Read again under the locks: the checks below judge the current state.
-    booking = await _find(session, actor=actor, booking_id=booking_id, lock=True)
-    new_status, new_start, new_end = booking.status, booking.starts_at, booking.ends_at
-    moved: dict[str, Any] = {}  # a move's busy time and whether it keeps it alone
-    capacity = None  # the seats a move must find
-
-    if status is not None:
-        if actor.role != Role.ADMIN:
-            if status != BookingStatus.CANCELLED:
-                raise Forbidden("Only an admin may set a booking's status other than CANCELLED.")
-            if booking.status not in OPEN:
-                raise InvalidState(f"A {booking.status.value} booking cannot be cancelled.")
-        elif status not in TRANSITIONS[booking.status]:
-            raise InvalidState(f"A {booking.status.value} booking cannot become {status.value}.")
-        new_status = status
-
-    if starts_at is not None or ends_at is not None:
-        if booking.status not in OPEN:
+    if booking_id is None:
+        raise NotFound("No such booking.")
+    params: dict[str, Any] = {
+        "id": booking_id,
+        "user_id": actor.id,
+        "admin": actor.role == Role.ADMIN,
+        "status": status,
+        "status_from": None,
+        "move": starts_at is not None or ends_at is not None,
+        "start_given": starts_at is not None,
+        "now": _now(),
+        "version": None,
+        "basis": None,
+        "refused": False,
+        "rules_refused": False,
+        "starts_at": None,
+        "ends_at": None,
+        "busy_starts_at": None,
+        "busy_ends_at": None,
+        "exclusive": None,
+        "capacity": None,
+        "changed_type": events.update_type(status),
+    }
+    if status is not None:  # the statuses from which _check_status lets it go
+        params["status_from"] = [
+            was for was in BookingStatus if _refusal(_check_status, actor, was, status) is None
+        ]
+    refusal: BookItError | None = None
+    service_id = _services.get(booking_id)
+    if starts_at is not None and service_id is not None:
+        known = await bookable(reads, service_id)
+        if known is not None:
+            refusal = _plan_move(params, known, None, starts_at, ends_at)
+    for _ in range(WRITE_ATTEMPTS):
+        row = await reads.write(UPDATE, params)
+        outcome = row["outcome"]
+        if outcome == "not_found":
+            raise NotFound("No such booking.")
+        booking = _booking(row)
+        if outcome == "bad_status":
+            assert status is not None
+            _check_status(actor, booking.status, status)
+            raise AssertionError("bookit_update_booking and _check_status disagree")
+        if outcome == "not_open":
             raise InvalidState(f"A {booking.status.value} booking cannot be rescheduled.")
-        service = await session.get_one(Service, booking.service_id)
-        if not service.is_active:
+        if outcome == "inactive":
             raise InvalidState(
                 "The service is no longer offered: the booking can only be cancelled."
             )
-        if starts_at is None and booking.starts_at <= _now():
+        if outcome == "started":
             raise InvalidState("The booking has started: it cannot be rescheduled.")
-        new_start, new_end = _check_times(
-            booking.starts_at if starts_at is None else _utc(starts_at, field="startsAt"),
-            None if ends_at is None else _utc(ends_at, field="endsAt"),
-            duration_minutes=service.duration_minutes,
-        )
-        if (new_start, new_end) != (booking.starts_at, booking.ends_at):
-            rules = Rules.of(service)
-            busy = _bookable(rules, new_start, new_end)
-            moved = {"busy_starts_at": busy[0], "busy_ends_at": busy[1]}
-            moved["exclusive"] = rules.capacity == 1
-            capacity = rules.capacity
-
-    if (new_status, new_start, new_end) == (booking.status, booking.starts_at, booking.ends_at):
-        return booking
-    was = booking.status
-    for _ in range(WRITE_ATTEMPTS):
-        try:
-            # A savepoint: a refusal by the constraint must leave the transaction
-            # usable to find the booking that was in the way.
-            async with session.begin_nested():
-                change = update(models.Booking).where(models.Booking.id == booking_id)
-                if capacity is not None:
-                    busy = moved["busy_starts_at"], moved["busy_ends_at"]
-                    change = change.where(_seats_taken(service_id, busy, booking_id) < capacity)
-                updated: models.Booking | None = await session.scalar(
-                    change.values(
-                        status=new_status, starts_at=new_start, ends_at=new_end, **moved
-                    ).returning(models.Booking),
-                    execution_options={"populate_existing": True},
-                )
-        except IntegrityError as error:
-            if getattr(error.orig, "sqlstate", None) != EXCLUSION_VIOLATION:
-                raise
-            updated = None
-        if updated is None:  # locked above, so still there: its seats are taken
-            busy = moved.get("busy_starts_at", new_start), moved.get("busy_ends_at", new_end)
-            await _raise_conflict(session, service_id=service_id, busy=busy, besides=booking_id)
+        if outcome == "plan":
+            known = await bookable(reads, booking.service_id)
+            if known is not None and known.version != row["version"]:
+                forget_bookable(booking.service_id)
+                known = await bookable(reads, booking.service_id)
+            if known is not None:  # else deactivated since: the next statement says so
+                refusal = _plan_move(params, known, booking.starts_at, starts_at, ends_at)
             continue
-        cancelled = new_status == BookingStatus.CANCELLED and was != BookingStatus.CANCELLED
-        if cancelled:
-            await events.record(session, booking=updated, kind=BookingEventKind.CANCELLED)
-        else:
-            type = events.update_type(was=was, now=updated)
-            await events.record(session, booking=updated, kind=BookingEventKind.UPDATED, type=type)
-        return updated
-    raise BookingConflict()
+        if outcome == "refused":
+            assert refusal is not None
+            raise refusal
+        if outcome in ("updated", "unchanged"):
+            return booking
+        raise _conflict(row)
+    raise BookingConflict()  # the booking or its rules changed under every attempt
+
+
+def _plan_move(
+    params: dict[str, Any],
+    known: Bookable,
+    basis: datetime | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+) -> BookItError | None:
+    """Judge a move by its service's rules, into `params`; the refusal, if any.
+
+    `basis` is the booking's start, the move's when `starts_at` is None. The
+    rules' verdict counts only if the times change (the statement knows).
+    """
+    params.update(version=known.version, basis=basis, refused=False, rules_refused=False)
+    try:
+        new_start, new_end = _check_times(
+            basis if starts_at is None else _utc(starts_at, field="startsAt"),  # type: ignore[arg-type]
+            None if ends_at is None else _utc(ends_at, field="endsAt"),
+            duration_minutes=known.duration_minutes,
+        )
+    except BookItError as error:
+        params["refused"] = True
+        return error
+    params.update(starts_at=new_start, ends_at=new_end)
+    try:
+        busy = _bookable(known.rules, new_start, new_end)
+    except BookItError as error:
+        params["rules_refused"] = True
+        return error
+    params.update(busy_starts_at=busy[0], busy_ends_at=busy[1])
+    params.update(exclusive=known.rules.capacity == 1, capacity=known.rules.capacity)
+    return None
+
+
+def _check_status(actor: User, was: BookingStatus, status: BookingStatus) -> None:
+    """Whether the actor may set a booking's status from `was` to `status` (else the error)."""
+    if actor.role != Role.ADMIN:
+        if status != BookingStatus.CANCELLED:
+            raise Forbidden("Only an admin may set a booking's status other than CANCELLED.")
+        if was not in OPEN:
+            raise InvalidState(f"A {was.value} booking cannot be cancelled.")
+    elif status not in TRANSITIONS[was]:
+        raise InvalidState(f"A {was.value} booking cannot become {status.value}.")
+
+
+def _refusal(check: Any, *args: Any) -> BookItError | None:
+    """The error that `check(*args)` raises, or None."""
+    try:
+        check(*args)
+    except BookItError as error:
+        return error
+    return None
 
 
 async def delete_booking(
@@ -404,57 +496,6 @@ async def _find(
     if booking is None:
         raise NotFound("No such booking.")
     return booking
-
-
-async def _lock_timetable(session: AsyncSession, service_id: uuid.UUID) -> None:
-    """Queue this transaction behind the others writing this service's bookings.
-
-    Held until commit or rollback (see the module's docstring for why).
-    """
-    digest = hashlib.blake2b(b"bookings:" + service_id.bytes, digest_size=8).digest()
-    key = int.from_bytes(digest, "big", signed=True)
-    await session.execute(select(func.pg_advisory_xact_lock(key)))
-
-
-async def _raise_conflict(
-    session: AsyncSession,
-    *,
-    service_id: uuid.UUID,
-    busy: tuple[datetime, datetime],
-    besides: uuid.UUID | None = None,
-) -> None:
-    """BOOKING_CONFLICT naming the time of the first booking in the way (its own time, not
-    its buffers); returns if nothing is in the way any more."""
-    query = select(models.Booking.starts_at, models.Booking.ends_at).where(
-        models.Booking.service_id == service_id,
-        models.Booking.status != BookingStatus.CANCELLED,
-        models.Booking.busy_starts_at < busy[1],
-        models.Booking.busy_ends_at > busy[0],
-    )
-    if besides is not None:
-        query = query.where(models.Booking.id != besides)
-    found = (await session.execute(query.order_by(models.Booking.starts_at).limit(1))).first()
-    if found is not None:
-        # the time only: who holds it is none of the caller's business
-        raise BookingConflict(
-            conflictingRange={"startsAt": _iso(found.starts_at), "endsAt": _iso(found.ends_at)}
-        )
-
-
-async def _replay(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, request_hash: str | None
-) -> models.Booking | None:
-    """The booking made earlier with this key and the same input, or None if there is none."""
-    earlier = await session.scalar(
-        select(models.Booking).where(
-            models.Booking.user_id == user_id, models.Booking.idempotency_key == key
-        )
-    )
-    if earlier is not None and earlier.request_hash != request_hash:
-        raise BadUserInput(
-            "This idempotency key was already used with another input.", field="idempotencyKey"
-        )
-    return earlier
 
 
 def _request_hash(service_id: uuid.UUID, starts_at: datetime, ends_at: datetime | None) -> str:

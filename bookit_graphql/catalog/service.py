@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -33,7 +36,7 @@ from bookit_graphql.catalog import schedule
 from bookit_graphql.catalog.loaders import SlotQuery
 from bookit_graphql.catalog.models import Service
 from bookit_graphql.catalog.schedule import Rules, Weekday
-from bookit_graphql.db import contains_pattern
+from bookit_graphql.db import Reads, contains_pattern
 from bookit_graphql.errors import BadUserInput, NotFound
 from bookit_graphql.pagination import Listing, filtered
 from bookit_graphql.permissions import Role
@@ -69,6 +72,50 @@ Deletion = Literal["deleted", "deactivated"]
 # What PostgreSQL says when a DELETE would orphan a row that refers to it
 # (bookings.service_id is ON DELETE RESTRICT: 23001; NO ACTION would be 23503).
 REFERENCED = (psycopg.errors.RestrictViolation, psycopg.errors.ForeignKeyViolation)
+
+
+@dataclass(frozen=True)
+class Bookable:
+    """An active service's booking rules, as a write judges by them, and their version.
+
+    A write sends its verdict with `version`, and the statement refuses a verdict
+    whose version is no longer the service's (bookit_rules_version, migration
+    0007), so a process may keep these as long as it likes.
+    """
+
+    version: str
+    rules: Rules
+    duration_minutes: int
+
+
+BOOKABLE = (
+    "SELECT s.*, bookit_rules_version(s) AS version FROM services AS s "
+    "WHERE s.id = %(id)s AND s.is_active"
+)
+KEPT_RULES = 10_000  # services whose rules a process keeps (the least recently used go)
+_kept: OrderedDict[uuid.UUID, Bookable] = OrderedDict()
+
+
+async def bookable(reads: Reads, service_id: uuid.UUID) -> Bookable | None:
+    """The rules of an active service, kept by this process after the first read; None if
+    no active service has this id."""
+    found = _kept.get(service_id)
+    if found is not None:
+        _kept.move_to_end(service_id)
+        return found
+    row = await reads.row(BOOKABLE, {"id": service_id})
+    if row is None:
+        return None
+    found = Bookable(row["version"], Rules.of(SimpleNamespace(**row)), row["duration_minutes"])
+    _kept[service_id] = found
+    if len(_kept) > KEPT_RULES:
+        _kept.popitem(last=False)
+    return found
+
+
+def forget_bookable(service_id: uuid.UUID) -> None:
+    """Read the service's rules again next time: a statement found them changed."""
+    _kept.pop(service_id, None)
 
 
 def is_admin(user: User | None) -> bool:

@@ -21,14 +21,13 @@ class ReviewMutations:
     async def create_review(self, info: Info[Context, None], input: CreateReviewInput) -> Review:
         ctx = info.context
         assert ctx.user is not None  # guaranteed by @authenticated
-        async with ctx.session_factory.begin() as session:
-            review = await service.create_review(
-                session,
-                actor=ctx.user,
-                booking_id=parse_id(input.booking_id),
-                rating=input.rating,
-                comment=input.comment,
-            )
+        review = await service.create_review(
+            ctx.reads,
+            actor=ctx.user,
+            booking_id=parse_id(input.booking_id),
+            rating=input.rating,
+            comment=input.comment,
+        )
         return Review.of(review)
 
     @strawberry.mutation(

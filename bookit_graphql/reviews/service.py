@@ -7,13 +7,12 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.unset import UNSET, UnsetType
 
 from bookit_graphql import sql
 from bookit_graphql.bookings import events
-from bookit_graphql.bookings.models import Booking, BookingStatus
+from bookit_graphql.db import Reads
 from bookit_graphql.errors import AlreadyExists, BadUserInput, Forbidden, InvalidState, NotFound
 from bookit_graphql.pagination import Listing, filtered
 from bookit_graphql.permissions import Role
@@ -40,8 +39,16 @@ def clean_comment(comment: str | None) -> str | None:
     return comment or None
 
 
+# The write function of migration 0007; its outcomes are the cases below.
+CREATE = (
+    "SELECT r.outcome, (r.review).* FROM bookit_create_review(%(id)s, %(booking_id)s, "
+    "%(user_id)s, %(admin)s, %(rating)s, %(comment)s, "
+    f"{events.sql_literal(events.REVIEW_CREATED)}, {events.LOG_ARGUMENTS}) AS r"
+)
+
+
 async def create_review(
-    session: AsyncSession,
+    reads: Reads,
     *,
     actor: User,
     booking_id: uuid.UUID | None,
@@ -51,45 +58,35 @@ async def create_review(
     """The actor reviews their own completed booking, once.
 
     Another user's booking is NOT_FOUND to a user and FORBIDDEN to an admin,
-    who may know that it exists.
+    who may know that it exists. One statement (bookit_create_review): the
+    booking read FOR SHARE, so that it cannot leave COMPLETED before the
+    review commits, the insert that the unique constraint decides between
+    racing reviewers, and review.created in the event log.
     """
     rating = check_rating(rating)
     comment = clean_comment(comment)
-    # FOR SHARE: the booking cannot leave COMPLETED until this review commits,
-    # while concurrent reviewers of it still reach the unique constraint.
-    booking = (
-        await session.get(Booking, booking_id, with_for_update={"read": True})
-        if booking_id
-        else None
-    )
-    if booking is None or (booking.user_id != actor.id and actor.role != Role.ADMIN):
+    if booking_id is None:
         raise NotFound("No such booking.")
-    if booking.user_id != actor.id:
-        raise Forbidden("Only the booking's owner reviews it.")
-    if booking.status != BookingStatus.COMPLETED:
-        raise InvalidState("Only a completed booking can be reviewed.")
-    # The unique constraint decides between racing writers: the loser's insert
-    # waits for the winner's commit, then inserts nothing.
-    inserted = insert(Review).values(
-        booking_id=booking.id,
-        service_id=booking.service_id,
-        user_id=actor.id,
-        rating=rating,
-        comment=comment,
+    row = await reads.write(
+        CREATE,
+        {
+            "id": uuid.uuid4(),
+            "booking_id": booking_id,
+            "user_id": actor.id,
+            "admin": actor.role == Role.ADMIN,
+            "rating": rating,
+            "comment": comment,
+        },
     )
-    review: Review | None = await session.scalar(
-        inserted.on_conflict_do_nothing(constraint="uq_reviews_booking_id").returning(Review)
-    )
-    if review is None:
-        raise AlreadyExists("This booking already has a review.", field="bookingId")
-    # review.created for webhooks, in the one log (subscriptions skip it: kind None)
-    await events.record(
-        session,
-        booking=booking,
-        kind=None,
-        type=events.REVIEW_CREATED,
-        review=sql.dump(review),
-    )
+    refusals = {
+        "not_found": NotFound("No such booking."),
+        "forbidden": Forbidden("Only the booking's owner reviews it."),
+        "not_completed": InvalidState("Only a completed booking can be reviewed."),
+        "exists": AlreadyExists("This booking already has a review.", field="bookingId"),
+    }
+    if row["outcome"] in refusals:
+        raise refusals[row["outcome"]]
+    review: Review = sql.restore("reviews", row)
     return review
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from bookit_graphql.bookings.models import BookingStatus
+from bookit_graphql.db import libpq_url
 from bookit_graphql.errors import AlreadyExists
 from bookit_graphql.reviews import service
 from bookit_graphql.users.models import User
@@ -169,34 +173,43 @@ async def test_concurrent_reviews_of_one_booking_make_one(
     assert (await rows.stats(reviewer.service_id))[0] == 1
 
 
+@dataclass
+class OpenTransaction:
+    """Runs a write function's statement in a transaction that the test commits."""
+
+    connection: psycopg.AsyncConnection[Any]
+
+    async def write(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        cursor = self.connection.cursor(row_factory=dict_row)
+        return await (await cursor.execute(sql, params)).fetchone()
+
+
 async def test_the_unique_constraint_decides_between_writers_that_both_passed_the_checks(
-    client: httpx.AsyncClient, reviewer: Reviewer, app: Any
+    client: httpx.AsyncClient, reviewer: Reviewer, app: Any, database_url: str
 ) -> None:
-    # given two transactions that both find the booking completed and unreviewed
-    factory = app.state.session_factory
-    async with factory() as session:
+    # given two writers that both find the booking completed and unreviewed
+    async with app.state.session_factory() as session:
         ann = await session.get_one(User, uuid.UUID(reviewer.user_id))
 
-    async def review(session: Any, rating: int) -> Any:
+    async def review(reads: Any, rating: int) -> Any:
         return await service.create_review(
-            session,
+            reads,
             actor=ann,
             booking_id=uuid.UUID(reviewer.booking_id),
             rating=rating,
             comment=None,
         )
 
-    async with factory.begin() as first:
-        await review(first, 5)
+    async with await psycopg.AsyncConnection.connect(libpq_url(database_url)) as first:
+        await review(OpenTransaction(first), 5)
         # when the second writes while the first has not committed yet
-        async with factory.begin() as second:
-            racing = asyncio.create_task(review(second, 1))
-            await asyncio.sleep(0.2)
-            assert not racing.done()  # it waits for the first to decide
-            await first.commit()
-            # then it gives way once the first commits
-            with pytest.raises(AlreadyExists):
-                await racing
+        racing = asyncio.create_task(review(app.state.reads, 1))
+        await asyncio.sleep(0.2)
+        assert not racing.done()  # it waits for the first to decide
+        await first.commit()
+        # then it gives way once the first commits
+        with pytest.raises(AlreadyExists):
+            await racing
 
 
 async def test_rating_is_one_to_five(

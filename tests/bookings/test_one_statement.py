@@ -1,0 +1,163 @@
+"""The writes are one statement each, and a kept copy of a service's rules is never
+used once the rules changed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bookit_graphql.bookings.models import BookingStatus
+from bookit_graphql.catalog.models import Service
+from tests.bookings.support import BASE, at
+from tests.conftest import StatementCounter
+from tests.factories import Rows
+from tests.helpers import Account, gql
+
+CREATE = """
+mutation($input: CreateBookingInput!) { createBooking(input: $input) { id startsAt status } }
+"""
+UPDATE = """
+mutation($id: ID!, $input: UpdateBookingInput!) {
+  updateBooking(id: $id, input: $input) { id status }
+}
+"""
+REVIEW = """
+mutation($input: CreateReviewInput!) { createReview(input: $input) { id rating } }
+"""
+AUTH = "FROM users"  # the one read that every authenticated request makes (users/auth.py)
+
+
+def kinds(statements: StatementCounter) -> list[str]:
+    """Each statement sent, as the function it calls or the table it reads."""
+    found = []
+    for statement in statements.statements:
+        for name in ("bookit_create_booking", "bookit_update_booking", "bookit_create_review"):
+            if name in statement:
+                found.append(name)
+                break
+        else:
+            if AUTH in statement:
+                found.append("auth")
+            elif "bookit_rules_version(s) AS version" in statement:
+                found.append("rules")
+            else:
+                found.append(statement)
+    return found
+
+
+async def test_a_booking_is_one_statement_besides_the_callers_check(
+    client: httpx.AsyncClient, alice: Account, service_id: str, statements: StatementCounter
+) -> None:
+    # given a process that has read the service's rules once (its first booking)
+    first = await gql(
+        client, CREATE, {"input": {"serviceId": service_id, "startsAt": at(1)}}, token=alice.token
+    )
+    assert "errors" not in first, first
+    # when it books again
+    statements.clear()
+    body = await gql(
+        client, CREATE, {"input": {"serviceId": service_id, "startsAt": at(3)}}, token=alice.token
+    )
+    # then the booking is made by one statement, after the caller's check
+    assert body["data"]["createBooking"]["status"] == "PENDING"
+    assert kinds(statements) == ["auth", "bookit_create_booking"]
+    # and a refusal too (the conflict's range comes from the same statement)
+    statements.clear()
+    body = await gql(
+        client, CREATE, {"input": {"serviceId": service_id, "startsAt": at(3.5)}}, token=alice.token
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BOOKING_CONFLICT"
+    assert body["errors"][0]["extensions"]["conflictingRange"]["startsAt"] == at(3)
+    assert kinds(statements) == ["auth", "bookit_create_booking"]
+
+
+async def test_a_move_and_a_cancellation_are_one_statement(
+    client: httpx.AsyncClient,
+    alice: Account,
+    service_id: str,
+    rows: Rows,
+    statements: StatementCounter,
+) -> None:
+    made = await gql(
+        client, CREATE, {"input": {"serviceId": service_id, "startsAt": at(1)}}, token=alice.token
+    )
+    booking_id = made["data"]["createBooking"]["id"]
+    # a move of a booking this process has seen: one statement
+    statements.clear()
+    body = await gql(
+        client, UPDATE, {"id": booking_id, "input": {"startsAt": at(5)}}, token=alice.token
+    )
+    assert "errors" not in body, body
+    assert kinds(statements) == ["auth", "bookit_update_booking"]
+    # a cancellation: one
+    statements.clear()
+    body = await gql(
+        client, UPDATE, {"id": booking_id, "input": {"status": "CANCELLED"}}, token=alice.token
+    )
+    assert body["data"]["updateBooking"]["status"] == "CANCELLED"
+    assert kinds(statements) == ["auth", "bookit_update_booking"]
+    # a move of a booking it has not seen: the first statement finds its service
+    other = await rows.booking(
+        service_id=service_id,
+        user_id=alice.id,
+        starts_at=BASE + timedelta(hours=8),
+        status=BookingStatus.PENDING,
+    )
+    statements.clear()
+    body = await gql(client, UPDATE, {"id": other, "input": {"startsAt": at(9)}}, token=alice.token)
+    assert "errors" not in body, body
+    assert kinds(statements) == ["auth", "bookit_update_booking", "bookit_update_booking"]
+
+
+async def test_a_review_is_one_statement(
+    client: httpx.AsyncClient, alice: Account, rows: Rows, statements: StatementCounter
+) -> None:
+    service_id = await rows.service()
+    booking_id = await rows.booking(service_id=service_id, user_id=alice.id)  # completed
+    statements.clear()
+    body = await gql(
+        client, REVIEW, {"input": {"bookingId": booking_id, "rating": 5}}, token=alice.token
+    )
+    assert body["data"]["createReview"]["rating"] == 5
+    assert kinds(statements) == ["auth", "bookit_create_review"]
+
+
+async def test_kept_rules_are_read_again_when_the_service_changed_under_them(
+    client: httpx.AsyncClient,
+    alice: Account,
+    rows: Rows,
+    db: async_sessionmaker[AsyncSession],
+    statements: StatementCounter,
+    count_bookings: Callable[[], Awaitable[int]],
+) -> None:
+    # given a service open around the clock whose rules this process has read
+    service_id = await rows.service()
+    first = await gql(
+        client, CREATE, {"input": {"serviceId": service_id, "startsAt": at(1)}}, token=alice.token
+    )
+    assert "errors" not in first, first
+    # when its hours change behind the API's back (no ORM, no updated_at)
+    async with db.begin() as session:
+        hours = [
+            {"day": d, "opens": "00:00", "closes": "00:30"}
+            for d in ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+        ]
+        await session.execute(
+            update(Service)
+            .where(Service.id == uuid.UUID(service_id))
+            .values(weekly_hours=hours, updated_at=Service.updated_at)
+        )
+    # then a time the old rules took is judged by the new ones
+    statements.clear()
+    body = await gql(
+        client, CREATE, {"input": {"serviceId": service_id, "startsAt": at(5)}}, token=alice.token
+    )
+    assert body["errors"][0]["extensions"] == {"code": "SLOT_UNAVAILABLE", "reason": "CLOSED"}
+    # the statement said the kept rules were stale; they were read again, and judged again
+    assert kinds(statements) == ["auth", "bookit_create_booking", "rules", "bookit_create_booking"]
+    assert await count_bookings() == 1
