@@ -219,6 +219,15 @@ class GraphQLView(GraphQL[Context, None]):
             response = error_response(503, known, count=count)
         await response(scope, receive, send)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # a GET by document id (or APQ hash) is an operation, not a browser's visit
+        params = request.query_params
+        return (
+            super().should_render_graphql_ide(request)
+            and "documentId" not in params
+            and "extensions" not in params
+        )
+
     async def render_graphql_ide(self, request: Request) -> Response:
         # the vendored GraphiQL, not Strawberry's page (which loads it from a CDN)
         return graphiql_page()
