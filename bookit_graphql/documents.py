@@ -24,7 +24,14 @@ from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from graphql import GraphQLError, GraphQLSchema, OperationDefinitionNode, parse, validate
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+    validate,
+)
 from sqlalchemy import CheckConstraint, DateTime, String, Text, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, mapped_column
@@ -105,14 +112,16 @@ def checked(text: str, schema: GraphQLSchema, *, expected_id: str | None = None)
             "The document does not validate against the schema: "
             + "; ".join(error.message for error in errors)
         )
+    return Document(document_id(text), text, *_operation_of(parsed))
+
+
+def _operation_of(parsed: DocumentNode) -> tuple[str | None, str]:
+    """The name and type of a document's one operation (no name: several, or anonymous)."""
     operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
-    only = operations[0] if len(operations) == 1 else None
-    return Document(
-        id=document_id(text),
-        text=text,
-        operation_name=only.name.value if only is not None and only.name else None,
-        operation_type=only.operation.value if only is not None else "query",
-    )
+    if len(operations) != 1:
+        return None, operations[0].operation.value if operations else "query"
+    only = operations[0]
+    return (only.name.value if only.name else None), only.operation.value
 
 
 def read_manifest(text: str) -> dict[str, str]:
@@ -139,14 +148,9 @@ def package_documents() -> dict[str, Document]:
     """The documents the package's own dashboard sends, by id."""
     text = resources.files("bookit_graphql").joinpath(PACKAGE_MANIFEST).read_text()
     return {
-        key: Document(key, body, *_operation_of(body)) for key, body in read_manifest(text).items()
+        key: Document(key, body, *_operation_of(parse(body)))
+        for key, body in read_manifest(text).items()
     }
-
-
-def _operation_of(text: str) -> tuple[str | None, str]:
-    operations = [d for d in parse(text).definitions if isinstance(d, OperationDefinitionNode)]
-    only = operations[0]
-    return (only.name.value if only.name else None), only.operation.value
 
 
 LOOKUP = "SELECT body, operation_name, operation_type FROM trusted_documents WHERE id = %(id)s"
