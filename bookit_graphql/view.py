@@ -31,6 +31,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -111,17 +112,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 message, QueryTooComplex("Subscription limit reached", limit="subscriptions")
             )
             return
-        payload: dict[str, Any] = message["payload"]  # type: ignore[assignment]
-        try:
-            resolved = await self.view.resolve(payload, self.context)
-        except (BookItError, SQLAlchemyError, psycopg.Error, OSError) as error:
-            refused = as_bookit_error(error)
-            if refused is None:
-                raise
-            await self._refuse(message, refused)
+        resolved = await socket_document(self.view, self.context, message["payload"])  # type: ignore[arg-type]
+        if isinstance(resolved, GraphQLError):
+            payload = [resolved.formatted]
+            await self.send_message({"id": message["id"], "type": "error", "payload": payload})
             return
-        if resolved.query is not None:
-            payload["query"] = resolved.query
         # the operation's task (made in there) copies it: its metrics label
         token = documents.current.set(resolved.document)
         try:
@@ -130,9 +125,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             documents.current.reset(token)
 
     async def _refuse(self, message: SubscribeMessage, refused: BookItError) -> None:
-        error = coded(GraphQLError(str(refused), original_error=refused), phase="execute")
-        if self.context.settings.metrics:
-            metrics.count_errors([str((error.extensions or {})["code"])])
+        error = refusal(refused, self.context)
         payload = [error.formatted]
         await self.send_message({"id": message["id"], "type": "error", "payload": payload})
 
@@ -144,6 +137,27 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """graphql-ws (legacy), counting its open operations."""
 
+    view: GraphQLView
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if not self.connection_acknowledged:
+            await super().handle_start(message)  # Strawberry closes the socket
+            return
+        resolved = await socket_document(self.view, self.context, message["payload"])  # type: ignore[arg-type]
+        if isinstance(resolved, GraphQLError):
+            refused: ErrorMessage = {
+                "type": "error",
+                "id": message["id"],
+                "payload": resolved.formatted,
+            }
+            await self.send_message(refused)
+            return
+        token = documents.current.set(resolved.document)  # copied by the operation's task
+        try:
+            await super().handle_start(message)
+        finally:
+            documents.current.reset(token)
+
     async def handle_async_results(
         self,
         operation_id: str,
@@ -153,6 +167,30 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     ) -> None:
         with metrics.open_subscription():
             await super().handle_async_results(operation_id, query, operation_name, variables)
+
+
+def refusal(refused: BookItError, context: Context) -> GraphQLError:
+    """A socket operation refused before it ran, as its coded error (counted)."""
+    error = coded(GraphQLError(str(refused), original_error=refused), phase="execute")
+    if context.settings.metrics:
+        metrics.count_errors([str((error.extensions or {})["code"])])
+    return error
+
+
+async def socket_document(
+    view: GraphQLView, context: Context, payload: dict[str, Any]
+) -> documents.Resolved | GraphQLError:
+    """A WebSocket operation's text (put into `payload`) and trusted document, or its refusal."""
+    try:
+        resolved = await view.resolve(payload, context)
+    except (BookItError, SQLAlchemyError, psycopg.Error, OSError) as error:
+        known = as_bookit_error(error)
+        if known is None:
+            raise
+        return refusal(known, context)
+    if resolved.query is not None:
+        payload["query"] = resolved.query
+    return resolved
 
 
 class GraphQLView(GraphQL[Context, None]):

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -418,3 +419,43 @@ async def test_a_socket_in_required_mode_refuses_a_users_free_text(
     async with db() as session:
         count = await session.scalar(select(func.count()).select_from(documents.TrustedDocument))
     assert count == 0
+
+
+async def test_the_legacy_protocol_takes_ids_and_refuses_free_text_in_required_mode(
+    start_server: Callable[..., Server],
+    client: httpx.AsyncClient,
+    db: async_sessionmaker[AsyncSession],
+    rows: Rows,
+) -> None:
+    # given a strict server that also speaks graphql-ws, and BookingChanges registered
+    server = start_server(
+        "legacy.log", BOOKIT_TRUSTED_DOCUMENTS="required", BOOKIT_LEGACY_GRAPHQL_WS="on"
+    )
+    [changes_id] = await registered(db, CONTRACT["BookingChanges"])
+    ann = Account.of(await register(client, "ann@example.com"))  # on another instance
+    service_id = await rows.service(title="Massage")
+    async with websockets.connect(server.ws, subprotocols=["graphql-ws"]) as connection:  # type: ignore[list-item]
+
+        async def receive() -> dict[str, Any]:
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(connection.recv(), 10))
+            return message
+
+        init = {"type": "connection_init", "payload": ann.headers}
+        await connection.send(json.dumps(init))
+        assert await receive() == {"type": "connection_ack"}
+        # when Ann starts the subscription as text, then by id
+        text = {"query": CONTRACT["BookingChanges"]}
+        await connection.send(json.dumps({"type": "start", "id": "a", "payload": text}))
+        refused = await receive()
+        await connection.send(
+            json.dumps({"type": "start", "id": "b", "payload": {"documentId": changes_id}})
+        )
+        await asyncio.sleep(0.5)
+        assert "errors" not in await book(client, ann.token, service_id, at(10))
+
+        # then the text is refused, and the one by id tells her of her booking
+        assert (refused["type"], refused["id"]) == ("error", "a")
+        assert refused["payload"]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+        data = await receive()
+        assert (data["type"], data["id"]) == ("data", "b")
+        assert data["payload"]["data"]["bookingChanged"]["kind"] == "CREATED"
