@@ -52,7 +52,7 @@ CACHE_ENTRIES = 1024
 CACHE_CHARS = 8_000_000  # characters of text held at most (a document is at most a body)
 # The dashboard's documents (static/admin/operations.js), known to every instance
 # without registering them: it signs in anonymously, also when only trusted
-# documents are accepted. tests/test_documents.py keeps the file equal to the script.
+# documents are accepted. tests/documents/ keeps the file equal to the script.
 PACKAGE_MANIFEST = "static/admin/persisted-documents.json"
 
 
@@ -139,7 +139,7 @@ def read_manifest(text: str) -> dict[str, str]:
     ):
         raise InvalidDocument('A manifest is a JSON object {"sha256:<hex>": "<document>", ...}.')
     for key in manifest:
-        if ID_PATTERN.match(key) is None:
+        if ID_PATTERN.fullmatch(key) is None:
             raise InvalidDocument(f"{key!r} is not a document id (sha256:<64 lowercase hex>).")
     return manifest
 
@@ -317,7 +317,7 @@ async def resolve(
     if requested is not None:
         if query is not None:
             raise BadUserInput("Send either documentId or query, not both.", field="documentId")
-        if not isinstance(requested, str) or ID_PATTERN.match(requested) is None:
+        if not isinstance(requested, str) or ID_PATTERN.fullmatch(requested) is None:
             raise BadUserInput(
                 'documentId must be "sha256:" followed by 64 lowercase hex digits '
                 "(the SHA-256 of the document's text).",
@@ -370,7 +370,7 @@ def _apq_hash(extensions: object) -> str | None:
             field=field,
         )
     sha = persisted.get("sha256Hash")
-    if not isinstance(sha, str) or HASH_PATTERN.match(sha) is None:
+    if not isinstance(sha, str) or HASH_PATTERN.fullmatch(sha) is None:
         raise BadUserInput(
             "extensions.persistedQuery.sha256Hash must be 64 lowercase hex digits.",
             field=f"{field}.sha256Hash",

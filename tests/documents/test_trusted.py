@@ -125,10 +125,12 @@ async def test_contract_operations_run_by_document_id_in_a_post_and_a_get(
         ({"documentId": "sha256:" + "0" * 63}, "documentId"),
         ({"documentId": "md5:" + "0" * 32}, "documentId"),
         ({"documentId": 42}, "documentId"),
+        ({"documentId": "sha256:" + sha(FREE_TEXT) + "\n"}, "documentId"),
         ({"documentId": "sha256:" + sha(FREE_TEXT), "query": FREE_TEXT}, "documentId"),
         ({"extensions": {"persistedQuery": {"version": 2, "sha256Hash": "0" * 64}}}, None),
         ({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "xyz"}}}, None),
         ({"extensions": {"persistedQuery": "yes"}}, None),
+        ({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64 + "\n"}}}, None),
     ],
 )
 async def test_malformed_ids_are_bad_user_input(
