@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from bookit_graphql import metrics, tracing
+from bookit_graphql import documents, metrics, tracing
 from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.config import Settings
 from bookit_graphql.db import (
@@ -57,7 +57,8 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     for listener in worker.listeners() if worker is not None else []:
         hub.add(listener)
     heads = head_revisions(database_url)
-    view = GraphQLView(build_schema(settings), settings, authenticator=bearer)
+    registry = documents.Registry(reads, session_factory)
+    view = GraphQLView(build_schema(settings), settings, authenticator=bearer, registry=registry)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -131,6 +132,7 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
     app.state.metrics = scraped
     app.state.hub = hub
     app.state.session_factory = session_factory
+    app.state.documents = registry
     app.state.worker = worker
     app.state.rate_limiter = RateLimiter(reads) if settings.rate_limit else None
     return app

@@ -1,4 +1,5 @@
-"""The `bookit` command: serve, worker, migrate, create-admin, demo-data, export-schema."""
+"""The `bookit` command: serve, worker, migrate, create-admin, demo-data, documents,
+export-schema."""
 
 from __future__ import annotations
 
@@ -203,6 +204,35 @@ def _workers(value: str) -> int:
     return workers
 
 
+def add_documents(settings: Settings, args: argparse.Namespace) -> None:
+    """Register a GraphQL Code Generator manifest: all of its documents, or none."""
+    from bookit_graphql import documents
+    from bookit_graphql.schema import schema
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        sys.exit(f"bookit: cannot read {args.file}: {error}")
+    checked = documents.check_manifest(text, schema._schema)
+    with database(settings) as url:
+        migrate(url)
+        new = asyncio.run(documents.register_manifest(url, checked))
+    print(f"{len(checked)} documents in {args.file}: {new} registered, {len(checked) - new} known")  # noqa: T201
+
+
+def list_documents(settings: Settings, args: argparse.Namespace) -> None:
+    from bookit_graphql import documents
+
+    with database(settings) as url:
+        migrate(url)
+        rows = asyncio.run(documents.listed(url))
+    for id, name, kind, source, created_at in rows:
+        line = (
+            f"{id}  {kind:<12} {name or '(anonymous)':<28} {source:<8} {created_at:%Y-%m-%d %H:%M}"
+        )
+        print(line)  # noqa: T201
+
+
 def export_schema(settings: Settings, args: argparse.Namespace) -> None:
     from bookit_graphql.schema import schema
 
@@ -248,6 +278,17 @@ def parser() -> argparse.ArgumentParser:
         help="if the database holds data, delete ALL of it first (empties every BookIt table)",
     )
     p.set_defaults(run=demo_data)
+    p = commands.add_parser("documents", help="trusted documents: register a manifest, list")
+    actions = p.add_subparsers(dest="action", required=True)
+    p = actions.add_parser(
+        "add",
+        help="register the documents of a GraphQL Code Generator persisted-documents.json "
+        "(all or none: a wrong hash or an invalid document refuses the file)",
+    )
+    p.add_argument("file", help='the manifest: {"sha256:<hex>": "<document>", ...}')
+    p.set_defaults(run=add_documents)
+    p = actions.add_parser("list", help="list the registered documents")
+    p.set_defaults(run=list_documents)
     p = commands.add_parser("export-schema", help="write the GraphQL SDL")
     p.add_argument("--output", default="schema.graphql")
     p.set_defaults(run=export_schema)

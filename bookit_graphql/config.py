@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from dotenv import load_dotenv
 
 MIN_SECRET_BYTES = 32
+TRUSTED_DOCUMENTS = ("optional", "required")
 
 
 class ConfigError(Exception):
@@ -44,6 +45,8 @@ def _parse(name: str, value: str, kind: Any) -> Any:
             raise ConfigError(f"{name} must be a number, not {value!r}") from error
     if kind == str | None:
         return value or None
+    if name == "BOOKIT_TRUSTED_DOCUMENTS":
+        return value.strip().lower()
     return value.upper() if name == "LOG_LEVEL" else value
 
 
@@ -109,6 +112,11 @@ class Settings:
     jwt_audience: str = setting("BOOKIT_JWT_AUDIENCE", "bookit-api")
     # "Did you mean ...?" in error messages
     field_suggestions: bool = setting("BOOKIT_FIELD_SUGGESTIONS", True, production=False)
+    # Trusted documents (documents.py): "optional" takes ids and free-form text alike;
+    # "required" refuses free-form text except from admins
+    trusted_documents: str = setting("BOOKIT_TRUSTED_DOCUMENTS", "optional")
+    # an Apollo APQ retry (query and hash) registers its document
+    apq_register: bool = setting("BOOKIT_APQ_REGISTER", True, production=False)
     # compiled.py: hot reads built as JSON by one SQL statement
     compiled_reads: bool = setting("BOOKIT_COMPILED_READS", True)
     # GET /metrics (metrics.py); on another port than the API's when this is not 0
@@ -192,6 +200,8 @@ class Settings:
             raise ConfigError("the BOOKIT_MAX_* limits must be positive")
         if not 0 <= settings.metrics_port <= 65535:
             raise ConfigError("BOOKIT_METRICS_PORT must be a port number (0: the API's port)")
+        if settings.trusted_documents not in TRUSTED_DOCUMENTS:
+            raise ConfigError("BOOKIT_TRUSTED_DOCUMENTS must be 'optional' or 'required'")
         if settings.event_retention_days < 1:
             raise ConfigError("BOOKIT_EVENT_RETENTION_DAYS must be at least 1")
         if settings.smtp_url and not settings.smtp_url.startswith(("smtp://", "smtps://")):

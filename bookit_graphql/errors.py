@@ -15,7 +15,9 @@
     ├── RateLimited                  RATE_LIMITED (extensions.retryAfter; HTTP 429, Retry-After)
     ├── QueryTooComplex              QUERY_TOO_COMPLEX (extensions.limit)
     │   └── RequestTooLarge          QUERY_TOO_COMPLEX, and HTTP 413 (the body is too big)
-    └── ServiceUnavailable           SERVICE_UNAVAILABLE (HTTP 503)
+    ├── ServiceUnavailable           SERVICE_UNAVAILABLE (HTTP 503)
+    ├── PersistedQueryNotFound       PERSISTED_QUERY_NOT_FOUND (HTTP 200): an unknown document id
+    └── PersistedQueryNotInList      PERSISTED_QUERY_NOT_IN_LIST: free text, only ids accepted
 
 Anything else that escapes a resolver is masked as INTERNAL_SERVER_ERROR and
 logged with the request id; a lost database connection becomes
@@ -133,6 +135,19 @@ class RequestTooLarge(QueryTooComplex):
 class ServiceUnavailable(BookItError):
     code = "SERVICE_UNAVAILABLE"
     message = "The service is unavailable for now; retry later."
+
+
+class PersistedQueryNotFound(BookItError):
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    message = "PersistedQueryNotFound"  # Apollo's clients match this text to send the query
+
+
+class PersistedQueryNotInList(BookItError):
+    code = "PERSISTED_QUERY_NOT_IN_LIST"
+    message = (
+        "Only trusted documents are accepted: send the documentId of a registered document "
+        "(free-form query text is for admins)."
+    )
 
 
 HTTP_STATUS = {"SERVICE_UNAVAILABLE": 503, "RATE_LIMITED": 429}

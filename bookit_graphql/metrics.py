@@ -2,8 +2,8 @@
 
 Counted once per operation (schema.ContractErrors) and once per refused request
 (view.error_response), never per field. Every label's values are bounded
-whatever clients send: operation names are the registered ones or
-`unregistered`, error codes are the contract's.
+whatever clients send: operation names are those of trusted documents
+(documents.py) or `unregistered`, error codes are the contract's.
 
 With several worker processes (`bookit serve --workers N`), `bookit serve`
 points PROMETHEUS_MULTIPROC_DIR at a fresh folder before the workers start, and
@@ -18,7 +18,6 @@ import contextlib
 import os
 import shutil
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +41,11 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from bookit_graphql.db import Reads
+    from bookit_graphql.documents import Document
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
-UNREGISTERED = "unregistered"
+UNREGISTERED = "unregistered"  # free-form text
+ANONYMOUS = "anonymous"  # a trusted document whose operation has no name
 UNKNOWN_TYPE = "unknown"  # the document did not parse: no operation type to tell
 SAMPLE_INTERVAL = 1.0  # seconds between a worker's pool samples (multiprocess mode)
 
@@ -55,7 +56,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 OPERATIONS = Counter(
     "bookit_graphql_operations",
-    "GraphQL operations by type, registered name and outcome (success, error, rejected).",
+    "GraphQL operations by type, trusted document's name and outcome (success, error, rejected).",
     ["type", "name", "outcome"],
 )
 DURATION = Histogram(
@@ -125,48 +126,24 @@ POOL_WAITING = Gauge(
 )
 
 
-# -- operation names: a bounded set ----------------------------------------------
-
-
-def _shipped_names() -> frozenset[str]:
-    text = resources.files("bookit_graphql").joinpath("operation_names.txt").read_text()
-    lines = (line.strip() for line in text.splitlines())
-    return frozenset(line for line in lines if line and not line.startswith("#"))
-
-
-class OperationNames:
-    """The operation names that may be a label; any other name is `unregistered`.
-
-    The contract's operations come with the package (operation_names.txt); a
-    registry of trusted documents adds its documents' names with `register`.
-    The set only grows from the server's own data, never from a request.
-    """
-
-    def __init__(self, names: Iterable[str] = ()) -> None:
-        self._names = set(names)
-
-    def register(self, names: Iterable[str]) -> None:
-        self._names.update(names)
-
-    def label(self, name: str | None) -> str:
-        return name if name is not None and name in self._names else UNREGISTERED
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._names
-
-
-NAMES = OperationNames(_shipped_names())
-
 # -- counting -----------------------------------------------------------------------
 
 # (type, name, outcome) -> the two children: labels() costs a lock and a lookup each
-# time, and this set is bounded (4 types x registered names x 3 outcomes).
+# time, and this set is bounded (4 types x trusted documents' names x 3 outcomes).
 _children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
 
-def observe_operation(operation_type: str, name: str | None, outcome: str, seconds: float) -> None:
-    """One GraphQL operation done: its count and its duration."""
-    key = (operation_type, NAMES.label(name), outcome)
+def operation_label(document: Document | None) -> str:
+    """The name label of an operation: its trusted document's operation name, or
+    `unregistered` for free-form text (whatever name the client gave it)."""
+    if document is None:
+        return UNREGISTERED
+    return document.operation_name or ANONYMOUS
+
+
+def observe_operation(operation_type: str, label: str, outcome: str, seconds: float) -> None:
+    """One GraphQL operation done (`label` from operation_label): its count and duration."""
+    key = (operation_type, label, outcome)
     children = _children.get(key)
     if children is None:
         children = _children[key] = (OPERATIONS.labels(*key), DURATION.labels(*key))

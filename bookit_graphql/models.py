@@ -1,7 +1,8 @@
-"""Every table (the domains' and the rate limiter's), imported so Base.metadata is complete."""
+"""Every table (the domains', rate limits', trusted documents'), imported for a full metadata."""
 
 
 def load_all() -> None:
+    from bookit_graphql import documents as _documents  # noqa: F401
     from bookit_graphql import ratelimit as _ratelimit  # noqa: F401
     from bookit_graphql.bookings import models as _bookings  # noqa: F401
     from bookit_graphql.catalog import models as _catalog  # noqa: F401

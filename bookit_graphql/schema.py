@@ -16,7 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from bookit_graphql import metrics, tracing
+from bookit_graphql import documents, metrics, tracing
 from bookit_graphql.bookings.mutations import BookingMutations
 from bookit_graphql.bookings.queries import BookingQueries
 from bookit_graphql.bookings.subscriptions import BookingSubscriptions
@@ -121,7 +121,8 @@ class ContractErrors(SchemaExtension):
         else:
             outcome = "error"
         operation_type = tracing.operation_type_of(execution) or metrics.UNKNOWN_TYPE
-        metrics.observe_operation(operation_type, execution.operation_name, outcome, seconds)
+        label = metrics.operation_label(documents.current.get())
+        metrics.observe_operation(operation_type, label, outcome, seconds)
         metrics.count_errors(codes)
 
     def _coded(self, errors: list[GraphQLError]) -> list[GraphQLError]:

@@ -7,13 +7,15 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import orjson
 import psycopg
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSchema
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,22 +31,25 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
-from bookit_graphql import metrics
+from bookit_graphql import documents, metrics
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
 from bookit_graphql.errors import (
     SERVICE_RETRY_AFTER,
     BookItError,
     InvalidToken,
+    PersistedQueryNotFound,
     QueryTooComplex,
     RequestTooLarge,
     UnsupportedMediaType,
     as_bookit_error,
     coded,
 )
+from bookit_graphql.roles import Role
 from bookit_graphql.web import graphiql_page
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -72,6 +77,13 @@ def error_response(
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
+@dataclass
+class RequestData(GraphQLRequestData):
+    """Strawberry's request data, with the request's fields as sent (documents.resolve)."""
+
+    fields: dict[str, Any] = dataclass_field(default_factory=dict)
+
+
 class Authenticator(Protocol):
     """Who a bearer token is: the users domain's to say (app.py passes users.bearer.Bearer)."""
 
@@ -87,22 +99,35 @@ class Authenticator(Protocol):
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws, with a code on the error for one operation too many."""
 
+    view: GraphQLView
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if not self.connection_acknowledged or message["id"] in self.operations:
+            await super().handle_subscribe(message)  # Strawberry closes the socket
+            return
         limit = self.max_subscriptions_per_connection
-        if (
-            self.connection_acknowledged
-            and message["id"] not in self.operations
-            and limit is not None
-            and len(self.operations) >= limit
-        ):
+        if limit is not None and len(self.operations) >= limit:
             # Strawberry's own message, which clients may match, with the contract's code
-            refused = QueryTooComplex("Subscription limit reached", limit="subscriptions")
-            error = coded(GraphQLError(str(refused), original_error=refused), phase="execute")
-            await self.send_message(
-                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            await self._refuse(
+                message, QueryTooComplex("Subscription limit reached", limit="subscriptions")
             )
             return
-        await super().handle_subscribe(message)
+        resolved = await socket_document(self.view, self.context, message["payload"])  # type: ignore[arg-type]
+        if isinstance(resolved, GraphQLError):
+            payload = [resolved.formatted]
+            await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+            return
+        # the operation's task (made in there) copies it: its metrics label
+        token = documents.current.set(resolved.document)
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            documents.current.reset(token)
+
+    async def _refuse(self, message: SubscribeMessage, refused: BookItError) -> None:
+        error = refusal(refused, self.context)
+        payload = [error.formatted]
+        await self.send_message({"id": message["id"], "type": "error", "payload": payload})
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         with metrics.open_subscription():
@@ -111,6 +136,27 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """graphql-ws (legacy), counting its open operations."""
+
+    view: GraphQLView
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if not self.connection_acknowledged:
+            await super().handle_start(message)  # Strawberry closes the socket
+            return
+        resolved = await socket_document(self.view, self.context, message["payload"])  # type: ignore[arg-type]
+        if isinstance(resolved, GraphQLError):
+            refused: ErrorMessage = {
+                "type": "error",
+                "id": message["id"],
+                "payload": resolved.formatted,
+            }
+            await self.send_message(refused)
+            return
+        token = documents.current.set(resolved.document)  # copied by the operation's task
+        try:
+            await super().handle_start(message)
+        finally:
+            documents.current.reset(token)
 
     async def handle_async_results(
         self,
@@ -123,11 +169,42 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await super().handle_async_results(operation_id, query, operation_name, variables)
 
 
+def refusal(refused: BookItError, context: Context) -> GraphQLError:
+    """A socket operation refused before it ran, as its coded error (counted)."""
+    error = coded(GraphQLError(str(refused), original_error=refused), phase="execute")
+    if context.settings.metrics:
+        metrics.count_errors([str((error.extensions or {})["code"])])
+    return error
+
+
+async def socket_document(
+    view: GraphQLView, context: Context, payload: dict[str, Any]
+) -> documents.Resolved | GraphQLError:
+    """A WebSocket operation's text (put into `payload`) and trusted document, or its refusal."""
+    try:
+        resolved = await view.resolve(payload, context)
+    except (BookItError, SQLAlchemyError, psycopg.Error, OSError) as error:
+        known = as_bookit_error(error)
+        if known is None:
+            raise
+        return refusal(known, context)
+    if resolved.query is not None:
+        payload["query"] = resolved.query
+    return resolved
+
+
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    def __init__(self, schema: Any, settings: Settings, *, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        settings: Settings,
+        *,
+        authenticator: Authenticator,
+        registry: documents.Registry,
+    ) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.legacy_graphql_ws:
             protocols.append(GRAPHQL_WS_PROTOCOL)
@@ -141,6 +218,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.authenticator = authenticator
+        self.documents = registry
+        self.graphql_schema: GraphQLSchema = schema._schema  # graphql-core's, to validate with
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -178,6 +257,15 @@ class GraphQLView(GraphQL[Context, None]):
             response = error_response(503, known, count=count)
         await response(scope, receive, send)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # a GET by document id (or APQ hash) is an operation, not a browser's visit
+        params = request.query_params
+        return (
+            super().should_render_graphql_ide(request)
+            and "documentId" not in params
+            and "extensions" not in params
+        )
+
     async def render_graphql_ide(self, request: Request) -> Response:
         # the vendored GraphiQL, not Strawberry's page (which loads it from a CDN)
         return graphiql_page()
@@ -201,12 +289,82 @@ class GraphQLView(GraphQL[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        if request.method == "POST":
-            # the media type without its parameters (charset); Strawberry parses the rest
+        """A GET's parameters or a POST's JSON body, with every field kept (documentId)."""
+        if request.method == "GET":
+            data = self.parse_query_params(request.query_params)
+        else:
+            # the media type without its parameters (charset)
             media_type = (request.content_type or "").partition(";")[0].strip().lower()
             if media_type != JSON:
                 raise UnsupportedMediaType()
-        return await super().parse_http_body(request)
+            data = self.parse_json(await request.get_body())
+        if isinstance(data, list):
+            self._validate_batch_request(data, protocol="http")  # refuses every batch
+        # Strawberry's checks and messages
+        for name, kind in (("query", str), ("variables", dict), ("extensions", dict)):
+            if not isinstance(data.get(name), kind | None):
+                article = "a string" if kind is str else "an object"
+                raise HTTPException(
+                    400, f"The GraphQL operation's `{name}` must be {article} or null, if provided."
+                )
+        return RequestData(
+            query=data.get("query"),
+            variables=data.get("variables"),
+            operation_name=data.get("operationName"),
+            extensions=data.get("extensions"),
+            fields=data,
+        )
+
+    async def resolve(self, fields: dict[str, Any], context: Context) -> documents.Resolved:
+        """The text and trusted document of a request's fields (documents.resolve)."""
+        return await documents.resolve(
+            fields,
+            self.documents,
+            self.settings,
+            admin=context.user is not None and context.user.role == Role.ADMIN,
+            schema=self.graphql_schema,
+        )
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        """Strawberry's, on the text that the request's document id stands for.
+
+        The trusted document (or None, for free-form text) is `documents.current`
+        while it runs, and its id `request.state.document_id`.
+        """
+        assert isinstance(request_data, RequestData)  # parse_http_body refuses batches
+        try:
+            resolved = await self.resolve(request_data.fields, context)
+        except BookItError as refused:
+            return self._refused(refused, context, sub_response)
+        request_data.query = resolved.query
+        request.state.document_id = resolved.document.id if resolved.document else None
+        token = documents.current.set(resolved.document)
+        try:
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        finally:
+            documents.current.reset(token)
+
+    def _refused(
+        self, refused: BookItError, context: Context, sub_response: Response
+    ) -> ExecutionResult:
+        """A request refused before parsing (its document id): answered as a GraphQL error."""
+        if isinstance(refused, PersistedQueryNotFound):
+            sub_response.status_code = 200  # the contract's (and Apollo's clients')
+        context.log["errors"] = [refused.code]
+        if self.settings.metrics:
+            metrics.count_errors([refused.code])
+        error = GraphQLError(str(refused), extensions={**refused.extensions, "code": refused.code})
+        return ExecutionResult(data=None, errors=[error])
 
     def _validate_batch_request(
         self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol

@@ -2,9 +2,10 @@
 
 Every page is watched: a request to anything but 127.0.0.1 is blocked and fails
 the test, as does an uncaught error, a console error or a Content-Security-Policy
-violation, and every GraphQL document a page sends must be one of the contract's
-operations, printed the same. Screenshots go to BOOKIT_SCREENSHOTS (default
-/tmp/bookit-screenshots), outside the repository.
+violation, and every GraphQL document a page sends (by its id, one of the
+package's documents) must be one of the contract's operations, printed the same.
+Screenshots go to BOOKIT_SCREENSHOTS (default /tmp/bookit-screenshots), outside
+the repository.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from graphql import OperationDefinitionNode, parse, print_ast
 from playwright.async_api import Browser, BrowserContext, Page, Request, Route, async_playwright
 
+from bookit_graphql import documents
 from tests.conftest import Server
 
 CHROMIUM = Path(os.environ.get("BOOKIT_CHROMIUM", "/usr/bin/chromium"))
@@ -60,8 +62,12 @@ class Watch:
     def check(self) -> None:
         assert not self.problems, "the browser saw:\n" + "\n".join(self.problems)
         known = contract_operations()
+        shipped = documents.package_documents()
         for body in self.documents:
-            for node in parse(body["query"]).definitions:
+            # sent by id: the text is the package's, and the id is its hash
+            text = shipped[body["documentId"]].text
+            assert documents.document_id(text) == body["documentId"]
+            for node in parse(text).definitions:
                 if isinstance(node, OperationDefinitionNode):
                     name = node.name.value if node.name else "<anonymous>"
                     assert name in known, f"{name} is not a contract operation"

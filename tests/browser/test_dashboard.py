@@ -238,6 +238,32 @@ async def test_live_updates_catch_up_on_what_was_missed_while_the_socket_was_dow
     assert subscribed[-1]["after"], subscribed  # the cursor of the first booking's event
 
 
+async def test_the_dashboard_works_where_only_trusted_documents_are_accepted(
+    new_page: Callable[..., Any],
+    start_server: Callable[..., Server],
+    client: httpx.AsyncClient,
+    database_url: str,
+) -> None:
+    # given a server in required mode (free-form text refused from anyone but an admin)
+    server = start_server("strict.log", BOOKIT_TRUSTED_DOCUMENTS="required")
+    admin = await make_admin(client, database_url, "ada@example.com")  # on another instance
+    async with httpx.AsyncClient(base_url=server.base, timeout=10) as strict:
+        refused = await gql(strict, LOGIN, {"input": {"email": admin.email, "password": PASSWORD}})
+    assert refused["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+
+    # when the admin signs in with the dashboard, reloads the tab and opens a page
+    page = await new_page()
+    await sign_in(page, server.base, admin.email)
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    await page.reload()  # an anonymous Refresh, by id
+    await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    await page.get_by_role("link", name="Services").click()
+
+    # then every page works: the dashboard sent its documents by id (the watch checks them)
+    await expect(page.get_by_role("button", name="New service")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_have_count(0)
+
+
 async def test_a_non_admin_is_refused_and_their_session_ended(
     new_page: Callable[..., Any], server: Server, api: httpx.AsyncClient
 ) -> None:
