@@ -14,7 +14,7 @@ stays in Python; the callers send its verdict with the version of the
 service's rules it was made with, and the functions refuse to use a verdict
 made with other rules (bookings/service.py says how).
 
-Revision ID: 0007_one_statement_writes
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 """
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007_one_statement_writes"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
