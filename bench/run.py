@@ -33,11 +33,11 @@ import httpx
 import psutil
 import psycopg
 
-from bench import clients, documents, report, stack
+from bench import clients, documents, report, stack, stream
 from bench.load import Wrk, booking_script, login_script, result, static_script
 
 READS = ("S1", "S2", "S3", "S4")
-ALL = ("S1", "S2", "S3", "S4", "L1", "W1", "W2", "F1", "F2")
+ALL = ("S1", "S2", "S3", "S4", "L1", "W1", "W2", "F1", "F3", "F2")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -53,6 +53,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(ALL), help=f"of {','.join(ALL)}")
     parser.add_argument("--subscribers", type=int, default=1000, help="F1 subscribers (1000)")
     parser.add_argument("--changes", type=int, default=20, help="F1 burst of changes (20)")
+    parser.add_argument("--rate", type=float, default=20, help="F3 changes a second (20)")
+    parser.add_argument("--steady", type=float, default=10, help="F3 seconds of changes (10)")
     parser.add_argument(
         "--webhook-changes", type=int, default=1000, help="F2 bookings, each to 10 endpoints (1000)"
     )
@@ -401,6 +403,28 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                 ),
             )
         }
+    if "F3" in args.scenarios:
+        results["F3"] = {
+            "bookit": bench.measure(
+                bookit,
+                "F3",
+                lambda: asyncio.run(
+                    stream.steady(
+                        http_url=bookit.url,
+                        ws_url=bookit.url.replace("http://", "ws://"),
+                        admin_token=admin,
+                        booker_token=users[0],
+                        service_id=services[3],
+                        subscribers=args.subscribers,
+                        rate=args.rate,
+                        seconds=args.steady,
+                        base=ahead(200),
+                        step_seconds=step,
+                        rss=bookit.rss_mb,
+                    )
+                ),
+            )
+        }
     if "F2" in args.scenarios and receiver is not None:
         results["F2"] = {
             variant: bench.measure(
@@ -431,7 +455,8 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
 def ahead(days: int) -> datetime:
     """09:00 UTC `days` after tomorrow: inside the write services' one-year horizon.
 
-    W1 takes about 15 days of slots a server, W2 a day a round, F1 5 days."""
+    W1 takes about 15 days of slots a server, W2 a day a round, F1 5 days, F3 a slot
+    of `step` per change (200 changes of at most 2 hours: 17 days)."""
     day = datetime.now(UTC).date() + timedelta(days=1 + days)
     return datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
 

@@ -30,9 +30,9 @@ import collections
 import enum
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from graphql import (
@@ -173,6 +173,7 @@ class Compiler:
         }
         self.constants: dict[str, Any] = {}  # parameters that the SQL text itself fixes
         self.aliases = 0
+        self._statements: dict[int, tuple[str, dict[str, Any]]] = {}
 
     @classmethod
     def of(cls, info: Info[Context, None]) -> Compiler | None:
@@ -208,26 +209,66 @@ class Compiler:
 
     async def shared(self, listing: Listing, *, shared: dict[Any, Any], missing: str) -> Any:
         """`one`, built once per `shared` (a dict that lives with a subscription's event)
-        for every subscriber with the same selection, and the same viewer when the
-        selection depends on it: 1,000 admins subscribed with one document cost one
-        statement per event, not 1,000 executions."""
-        sql_text, params = self._one(listing)
-        key = (sql_text, *self.viewer.values()) if "%(viewer__)s" in sql_text else sql_text
+        for every subscriber with the same selection and audience: 1,000 subscribers
+        with one document cost one statement per event, not 1,000 executions."""
+        sql_text, constants = self._one_sql(listing)
+        key = self._audience_key(sql_text)
         task = shared.get(key)
         if task is None:
+            params = {**constants, **_plain(listing.params), **self.viewer}
             task = shared[key] = asyncio.ensure_future(
                 self._fetch(sql_text, params, missing=missing)
             )
         return await asyncio.shield(task)
 
+    async def shared_payload(
+        self, listing: Listing, *, shared: dict[Any, Any], missing: str
+    ) -> str:
+        """`shared` as a streamed result's payload, `{"data": {<the field's key>: ...}}`,
+        in JSON text encoded once for every subscriber with the same selection and
+        audience: what each of them sends is that text in its own frame."""
+        sql_text, _ = self._one_sql(listing)
+        key = ("payload", self._audience_key(sql_text))
+        task = shared.get(key)
+        if task is None:
+            task = shared[key] = asyncio.ensure_future(
+                self._encode(self.shared(listing, shared=shared, missing=missing))
+            )
+        return cast(str, await asyncio.shield(task))
+
+    async def _encode(self, value: Awaitable[Completed]) -> str:
+        node = self.nodes[0]
+        found = await value
+        return orjson.dumps({"data": {(node.alias or node.name).value: found.value}}).decode()
+
+    @property
+    def audience(self) -> Any:
+        """Who sees the same answer to a statement that reads the viewer: every admin
+        alike (OwnerOrAdmin, the one rule that reads them, lets an admin see all),
+        else each user their own."""
+        return True if self.viewer["admin__"] else self.viewer["viewer__"]
+
+    def _audience_key(self, sql_text: str) -> Any:
+        return (sql_text, self.audience) if "%(viewer__)s" in sql_text else sql_text
+
     def _one(self, listing: Listing) -> tuple[str, dict[str, Any]]:
+        sql_text, constants = self._one_sql(listing)
+        return sql_text, {**constants, **_plain(listing.params), **self.viewer}
+
+    def _one_sql(self, listing: Listing) -> tuple[str, dict[str, Any]]:
+        """The SQL of `one` and its constants; remembered by this compiler (a subscription's
+        compiler reads the same listing for each of its events)."""
+        found = self._statements.get(id(listing.query))
+        if found is not None:
+            return found
+
         def compile() -> str:
             t = self._alias()
             json = self._object(self.root_type(), t, self.nodes)
             return f"({json})::text FROM ({self.query_sql(listing.query)}) {t}"
 
-        sql_text, constants = self._cached(compile, id(listing.query))
-        return sql_text, {**constants, **_plain(listing.params), **self.viewer}
+        found = self._statements[id(listing.query)] = self._cached(compile, id(listing.query))
+        return found
 
     async def _fetch(self, sql_text: str, params: dict[str, Any], *, missing: str) -> Completed:
         found = await self._read(sql_text, params)

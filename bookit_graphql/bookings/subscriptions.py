@@ -26,6 +26,7 @@ from bookit_graphql.errors import CursorExpired, NotFound, ServiceUnavailable
 from bookit_graphql.pagination import Listing, decode_cursor, encode_cursor
 from bookit_graphql.permissions import Role, authenticated
 from bookit_graphql.scalars import parse_id
+from bookit_graphql.view import Direct
 
 # Close code for a subscriber that could not keep up (RFC 6455 "try again later").
 TOO_SLOW = 1013
@@ -92,6 +93,7 @@ class BookingSubscriptions:
             )
 
         compiler = Compiler.of(info)
+        direct = _direct(info, compiler)
         # Subscribe before reading the log: whatever commits from now on reaches
         # the queue, whatever committed before is in the log; ids weed out twins.
         subscriber = hub.subscribe(accepts)
@@ -100,6 +102,10 @@ class BookingSubscriptions:
                 await _check_retained(context, after=last)
                 async for event in _replay(context, after=last, accepts=accepts):
                     last = event.id
+                    if direct is not None and compiler is not None:
+                        direct = await _send(direct, compiler, event)
+                        if direct is not None:
+                            continue
                     yield await _change(context, compiler, event)
             while True:
                 queued = await subscriber.queue.get()
@@ -109,9 +115,40 @@ class BookingSubscriptions:
                 if last is not None and queued.id <= last:
                     continue
                 last = queued.id
+                if direct is not None and compiler is not None:
+                    direct = await _send(direct, compiler, queued)
+                    if direct is not None:
+                        continue
                 yield await _change(context, compiler, queued)
         finally:
             hub.unsubscribe(subscriber)
+
+
+def _direct(info: Info[Context, None], compiler: Compiler | None) -> Direct | None:
+    """Where this subscription can send its events' shared `next` payloads itself.
+
+    Compiled, on graphql-transport-ws, with no directive on the field (@skip on
+    it would leave `data` empty), every event's payload is the same JSON for
+    every subscriber with the same selection and audience (Compiler.shared_payload),
+    and graphql-core's execution of it per subscriber would only rebuild it.
+    """
+    if compiler is None or info._raw_info.field_nodes[0].directives:
+        return None
+    return Direct.current()
+
+
+async def _send(direct: Direct, compiler: Compiler, event: Event) -> Direct | None:
+    """Send the event's shared payload; None (and nothing sent) if it cannot be compiled."""
+    listing = Listing(_event_query(), [models.BookingEvent.id], {"id": event.id})
+    try:
+        payload = await compiler.shared_payload(
+            listing, shared=event.related, missing="No such event."
+        )
+    except Unknown as unknown:
+        compiled.fell_back("bookingChanged", unknown)
+        return None
+    await direct.next(payload)
+    return direct
 
 
 async def _change(context: Context, compiler: Compiler | None, event: Event) -> BookingChange:

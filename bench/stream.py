@@ -1,0 +1,396 @@
+"""F3: N subscribers to `bookingChanged`, R changes a second for D seconds.
+
+The client shares its core with PostgreSQL, so it must cost far less per
+delivery than the server: each socket is a bare asyncio Protocol that only
+splits frames and keeps (arrival time, payload); the JSON is read after the
+run. The client reports its own CPU share and its event loop's lag (how late
+a 5 ms timer fired), so that a client that falls behind is not mistaken for a
+slow server.
+
+Latency of a delivery: its arrival minus the event's `occurredAt` (the
+server's now() in the booking's transaction, just before its commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import struct
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from bench import documents
+from bench.clients import percentile
+
+TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
+
+
+def frame(opcode: int, payload: bytes) -> bytes:
+    """A client frame: final, masked (RFC 6455 wants a client's frames masked)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + masked
+
+
+class Socket(asyncio.Protocol):
+    """One graphql-transport-ws socket: the handshake, then frames as they come."""
+
+    def __init__(self, host: str, path: str) -> None:
+        self.host, self.path = host, path
+        self.buffer = bytearray()
+        self.upgraded = asyncio.get_running_loop().create_future()  # the 101 answer
+        self.messages: list[tuple[float, bytes]] = []
+        self.closed: bytes | None = None
+        self.first = asyncio.get_running_loop().create_future()  # the first text message
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
+        )
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.transport is not None
+        self.transport.write(frame(TEXT, orjson.dumps(message)))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer
+        buffer += data
+        if not self.upgraded.done():
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self._fail(bytes(buffer[:end]))
+                return
+            del buffer[: end + 4]
+            self.upgraded.set_result(None)
+        while len(buffer) >= 2:
+            opcode, size = buffer[0] & 0x0F, buffer[1] & 0x7F
+            start = 2
+            if size == 126:
+                if len(buffer) < 4:
+                    return
+                size, start = struct.unpack_from("!H", buffer, 2)[0], 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    return
+                size, start = struct.unpack_from("!Q", buffer, 2)[0], 10
+            if len(buffer) < start + size:
+                return
+            payload = bytes(buffer[start : start + size])
+            del buffer[: start + size]
+            if opcode == TEXT:
+                self.messages.append((now, payload))
+                if not self.first.done():
+                    self.first.set_result(payload)
+            elif opcode == PING:
+                assert self.transport is not None
+                self.transport.write(frame(PONG, payload))
+            elif opcode == CLOSE:
+                self._fail(payload)
+
+    def _fail(self, why: bytes) -> None:
+        self.closed = why
+        for waiting in (self.upgraded, self.first):
+            if not waiting.done():
+                waiting.set_exception(RuntimeError(f"refused: {why!r}"))
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed is None:
+            self._fail(b"connection lost")
+
+
+async def subscribe(url: str, token: str, variables: dict[str, Any]) -> Socket:
+    """A socket with one `bookingChanged` subscription (sent once acknowledged)."""
+    parts = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    _, socket = await loop.create_connection(
+        lambda: Socket(parts.netloc, parts.path or "/"), parts.hostname, parts.port
+    )
+    await asyncio.wait_for(socket.upgraded, 60)  # a frame sent before it may be lost
+    socket.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    ack = orjson.loads(await asyncio.wait_for(socket.first, 60))
+    if ack.get("type") != "connection_ack":
+        raise RuntimeError(f"no connection_ack: {ack}")
+    socket.messages.clear()
+    query = documents.body(documents.BOOKING_CHANGES, "BookingChanges", variables)
+    socket.send({"id": "1", "type": "subscribe", "payload": query})
+    return socket
+
+
+class Lag:
+    """How late a 5 ms timer fires on this event loop: the client's own delay."""
+
+    def __init__(self) -> None:
+        self.late_ms: list[float] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.late_ms.append((time.perf_counter() - started - 0.005) * 1000)
+
+
+async def steady(
+    *,
+    http_url: str,
+    ws_url: str,
+    admin_token: str,
+    booker_token: str,
+    service_id: str,
+    subscribers: int,
+    rate: float,
+    seconds: float,
+    base: datetime,
+    step_seconds: int,
+    rss: Any,
+    wait_seconds: float = 30,
+) -> dict[str, Any]:
+    """F3: `subscribers` admin subscriptions, then `rate` createBooking a second for `seconds`."""
+    memory: dict[str, float] = {"idle_mb": rss()}
+    opened = time.perf_counter()
+    sockets: list[Socket] = []
+    for start in range(0, subscribers, 50):  # in waves, not 1,000 handshakes at once
+        count = min(50, subscribers - start)
+        sockets += await asyncio.gather(
+            *(subscribe(ws_url, admin_token, {}) for _ in range(count))
+        )
+    connect_seconds = time.perf_counter() - opened
+    await asyncio.sleep(1)  # the last subscriptions reach the hub
+    memory["subscribed_mb"] = rss()
+    changes = int(rate * seconds)
+    booked: list[str] = []
+    lag = Lag()
+    lag.task = asyncio.create_task(lag.run())
+    cpu, wall = time.process_time(), time.perf_counter()
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+
+        async def change(index: int) -> None:
+            starts = base + timedelta(seconds=step_seconds * index)
+            variables = {"input": {"serviceId": service_id, "startsAt": starts.isoformat()}}
+            response = await http.post(
+                http_url,
+                json=documents.body(documents.CREATE_BOOKING, "CreateBooking", variables),
+                headers={"Authorization": f"Bearer {booker_token}"},
+            )
+            payload = response.json()
+            if "errors" in payload:
+                raise RuntimeError(f"a change failed: {response.text}")
+            booked.append(payload["data"]["createBooking"]["id"])
+
+        started = time.perf_counter()
+        tasks = []
+        for index in range(changes):  # on a schedule, whatever the answers take
+            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(change(index)))
+        await asyncio.gather(*tasks)
+        produced_seconds = time.perf_counter() - started
+        expected = subscribers * changes
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            if sum(len(s.messages) for s in sockets) >= expected:
+                break
+            await asyncio.sleep(0.05)
+    client_cpu = time.process_time() - cpu
+    client_wall = time.perf_counter() - wall
+    lag.task.cancel()
+    memory["after_mb"] = rss()
+    found = tally(sockets, set(booked))
+    for socket in sockets:
+        if socket.transport is not None:
+            socket.transport.close()
+    return {
+        "subscribers": subscribers,
+        "rate": rate,
+        "seconds": seconds,
+        "changes": changes,
+        "produced_per_s": changes / produced_seconds if produced_seconds else 0.0,
+        "connect_s": connect_seconds,
+        **found,
+        "client_cpu_pct": round(100 * client_cpu / client_wall, 1),
+        "client_lag_p99_ms": percentile(lag.late_ms, 99),
+        "client_lag_max_ms": max(lag.late_ms, default=0.0),
+        **memory,
+    }
+
+
+def tally(sockets: list[Socket], booked: set[str]) -> dict[str, Any]:
+    """Latencies, and what was lost or came twice, of the deliveries of `booked`."""
+    latencies: list[float] = []
+    lost = doubled = errors = 0
+    first_error = None
+    for socket in sockets:
+        seen: set[str] = set()
+        for arrived, raw in socket.messages:
+            message = orjson.loads(raw)
+            payload = message.get("payload") or {}
+            if message.get("type") != "next" or payload.get("errors"):
+                errors += 1
+                first_error = first_error or raw.decode(errors="replace")
+                continue
+            change = payload["data"]["bookingChanged"]
+            booking = change["booking"]["id"]
+            if booking not in booked:
+                continue
+            if booking in seen:
+                doubled += 1
+                continue
+            seen.add(booking)
+            occurred = datetime.fromisoformat(change["occurredAt"]).timestamp()
+            latencies.append((arrived - occurred) * 1000)
+        lost += len(booked - seen)
+    return {
+        "expected": len(sockets) * len(booked),
+        "delivered": len(latencies),
+        "lost": lost,
+        "doubled": doubled,
+        "errors": errors,
+        "first_error": first_error,
+        "closed_early": sum(1 for s in sockets if s.closed),
+        "requests": max(1, len(latencies)),  # measure(): the server's CPU per delivery
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies, default=0.0),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.stream --roots A,B`: F1 and F3 against servers of several checkouts.
+
+    One database and one demo load for all, each server in turn on the server
+    core (A, B, A, B ... for `--rounds`), so that their figures are back to back
+    on a noisy machine. Prints one JSON line a run.
+    """
+    import argparse
+    import json
+    import secrets
+    import shutil
+    import sys
+    import tempfile
+    from datetime import UTC
+    from pathlib import Path
+
+    from bench import clients, stack
+    from bench.run import ahead
+
+    parser = argparse.ArgumentParser(prog="python -m bench.stream")
+    parser.add_argument("--roots", required=True, help="checkouts whose server to run, by commas")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--changes", type=int, default=20, help="F1 burst (20)")
+    parser.add_argument("--rate", type=float, default=20, help="F3 changes a second (20)")
+    parser.add_argument("--steady", type=float, default=10, help="F3 seconds (10)")
+    parser.add_argument("--scale", type=float, default=0.2)
+    parser.add_argument("--scenarios", default="F1,F3")
+    args = parser.parse_args(argv)
+    roots = [Path(root).resolve() for root in args.roots.split(",")]
+    scenarios = args.scenarios.upper().split(",")
+    server_core, client_core = stack.cores()
+    os.sched_setaffinity(0, {client_core})
+    stack.raise_open_files()
+    folder = Path(tempfile.mkdtemp(prefix="bkf", dir="/tmp"))
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BCRYPT_ROUNDS")}
+    env.update(BOOKIT_DATA_DIR=str(folder), BOOKIT_RATE_LIMIT="off", LOG_LEVEL="WARNING",
+               SECRET_KEY=secrets.token_urlsafe(48), ACCESS_TOKEN_EXPIRE="120")  # fmt: skip
+    try:
+        demo = stack.load_demo_data({**env, "PYTHONPATH": str(roots[-1])}, args.scale)
+        with stack.postgres(folder) as url:
+            env["DATABASE_URL"] = url
+            import psycopg
+
+            with psycopg.connect(url) as connection:
+                services = [
+                    row[0]
+                    for row in connection.execute(
+                        "INSERT INTO services (id, title, price, duration_minutes) SELECT "
+                        "gen_random_uuid(), 'F ' || n, 10, 60 FROM generate_series(1, %s) n "
+                        "RETURNING id::text",
+                        (2 * len(roots) * args.rounds,),
+                    )
+                ]
+                (email,) = connection.execute(
+                    "SELECT email FROM users WHERE role = 'USER' AND is_active "
+                    "AND email <> 'user@bookit.example' ORDER BY email LIMIT 1"
+                ).fetchone() or ("",)
+            run = 0
+            for round_ in range(args.rounds):
+                for root in roots:
+                    port = stack.free_port()
+                    server = stack.start(
+                        root.name,
+                        [sys.executable, "-m", "bookit_graphql", "serve", "--port", str(port)],
+                        {**env, "PYTHONPATH": str(root)},
+                        folder / f"{root.name}.log",
+                        port,
+                    )
+                    try:
+                        admin, booker = asyncio.run(
+                            clients.logins(
+                                server.url,
+                                [(demo.admin_email, demo.admin_password),
+                                 (email, demo.bulk_password)],
+                            )
+                        )  # fmt: skip
+                        ws_url = server.url.replace("http://", "ws://")
+                        for name in scenarios:
+                            cpu, wall = server.cpu_seconds(), time.monotonic()
+                            if name == "F1":
+                                found = asyncio.run(
+                                    clients.fanout(
+                                        http_url=server.url, ws_url=ws_url, admin_token=admin,
+                                        booker_token=booker, service_id=services[run],
+                                        subscribers=args.subscribers, changes=args.changes,
+                                        base=ahead(10), rss=server.rss_mb, wait_seconds=120,
+                                    )
+                                )  # fmt: skip
+                            else:
+                                found = asyncio.run(
+                                    steady(
+                                        http_url=server.url, ws_url=ws_url, admin_token=admin,
+                                        booker_token=booker, service_id=services[run + 1],
+                                        subscribers=args.subscribers, rate=args.rate,
+                                        seconds=args.steady, base=ahead(10), step_seconds=3600,
+                                        rss=server.rss_mb,
+                                    )
+                                )  # fmt: skip
+                            cpu, wall = server.cpu_seconds() - cpu, time.monotonic() - wall
+                            found["server_busy_pct"] = round(100 * cpu / wall, 1)
+                            found["server_cpu_us_per_delivery"] = round(
+                                1e6 * cpu / max(1, found["delivered"]), 1
+                            )
+                            print(json.dumps({"root": str(root), "round": round_, "scenario": name,
+                                              "at": datetime.now(UTC).isoformat(), **found}),
+                                  flush=True)  # fmt: skip
+                    finally:
+                        server.stop()
+                    run += 2
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
