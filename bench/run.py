@@ -382,46 +382,28 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                     ),
                 ),
             )
-    if "F1" in args.scenarios:
-        results["F1"] = {
+    for name in [n for n in ("F1", "F3") if n in args.scenarios]:
+        burst = name == "F1"
+        results[name] = {
             "bookit": bench.measure(
                 bookit,
-                "F1",
-                lambda: asyncio.run(
-                    clients.fanout(
+                name,
+                functools.partial(
+                    asyncio.run,
+                    stream.fanout(
                         http_url=bookit.url,
                         ws_url=bookit.url.replace("http://", "ws://"),
                         admin_token=admin,
                         booker_token=users[0],
-                        service_id=services[2],
+                        service_id=services[2 if burst else 3],
                         subscribers=args.subscribers,
-                        changes=args.changes,
-                        base=ahead(190),
+                        changes=args.changes if burst else int(args.rate * args.steady),
+                        rate=None if burst else args.rate,
+                        base=ahead(190 if burst else 200),
+                        step_seconds=6 * 3600 if burst else step,
                         rss=bookit.rss_mb,
-                        wait_seconds=300,
-                    )
-                ),
-            )
-        }
-    if "F3" in args.scenarios:
-        results["F3"] = {
-            "bookit": bench.measure(
-                bookit,
-                "F3",
-                lambda: asyncio.run(
-                    stream.steady(
-                        http_url=bookit.url,
-                        ws_url=bookit.url.replace("http://", "ws://"),
-                        admin_token=admin,
-                        booker_token=users[0],
-                        service_id=services[3],
-                        subscribers=args.subscribers,
-                        rate=args.rate,
-                        seconds=args.steady,
-                        base=ahead(200),
-                        step_seconds=step,
-                        rss=bookit.rss_mb,
-                    )
+                        server_cpu=bookit.cpu_seconds,
+                    ),
                 ),
             )
         }

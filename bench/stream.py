@@ -18,6 +18,7 @@ import base64
 import os
 import struct
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,8 +64,8 @@ class Socket(asyncio.Protocol):
         key = base64.b64encode(os.urandom(16)).decode()
         transport.write(
             f"GET {self.path} HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
         )
 
     def send(self, message: dict[str, Any]) -> None:
@@ -154,7 +155,7 @@ class Lag:
             self.late_ms.append((time.perf_counter() - started - 0.005) * 1000)
 
 
-async def steady(
+async def fanout(
     *,
     http_url: str,
     ws_url: str,
@@ -162,32 +163,36 @@ async def steady(
     booker_token: str,
     service_id: str,
     subscribers: int,
-    rate: float,
-    seconds: float,
+    changes: int,
+    rate: float | None,
     base: datetime,
     step_seconds: int,
-    rss: Any,
-    wait_seconds: float = 30,
+    rss: Callable[[], float],
+    server_cpu: Callable[[], float],
+    wait_seconds: float = 60,
 ) -> dict[str, Any]:
-    """F3: `subscribers` admin subscriptions, then `rate` createBooking a second for `seconds`."""
+    """`subscribers` admin subscriptions, then `changes` createBooking: all at once (F1,
+    `rate` None) or `rate` a second (F3), each `step_seconds` after the one before.
+
+    `server_cpu()` is the server's CPU seconds so far: its share of a core and its
+    CPU per delivery are those from the first change to the last delivery, without
+    the connections and subscriptions before.
+    """
     memory: dict[str, float] = {"idle_mb": rss()}
     opened = time.perf_counter()
     sockets: list[Socket] = []
     for start in range(0, subscribers, 50):  # in waves, not 1,000 handshakes at once
         count = min(50, subscribers - start)
-        sockets += await asyncio.gather(
-            *(subscribe(ws_url, admin_token, {}) for _ in range(count))
-        )
+        sockets += await asyncio.gather(*(subscribe(ws_url, admin_token, {}) for _ in range(count)))
     connect_seconds = time.perf_counter() - opened
     await asyncio.sleep(1)  # the last subscriptions reach the hub
     memory["subscribed_mb"] = rss()
-    changes = int(rate * seconds)
     booked: list[str] = []
     lag = Lag()
     lag.task = asyncio.create_task(lag.run())
-    cpu, wall = time.process_time(), time.perf_counter()
-    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        await asyncio.gather(*(http.get(http_url) for _ in range(4)))  # connections open
 
         async def change(index: int) -> None:
             starts = base + timedelta(seconds=step_seconds * index)
@@ -202,36 +207,41 @@ async def steady(
                 raise RuntimeError(f"a change failed: {response.text}")
             booked.append(payload["data"]["createBooking"]["id"])
 
-        started = time.perf_counter()
+        cpu, server, started = time.process_time(), server_cpu(), time.time()
         tasks = []
         for index in range(changes):  # on a schedule, whatever the answers take
-            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+            if rate is not None:
+                await asyncio.sleep(max(0.0, started + index / rate - time.time()))
             tasks.append(asyncio.create_task(change(index)))
         await asyncio.gather(*tasks)
-        produced_seconds = time.perf_counter() - started
+        produced_seconds = time.time() - started
         expected = subscribers * changes
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             if sum(len(s.messages) for s in sockets) >= expected:
                 break
             await asyncio.sleep(0.05)
-    client_cpu = time.process_time() - cpu
-    client_wall = time.perf_counter() - wall
+    last = max((s.messages[-1][0] for s in sockets if s.messages), default=started)
+    seconds = max(last - started, 1e-9)
+    client_cpu, server = time.process_time() - cpu, server_cpu() - server
     lag.task.cancel()
-    memory["after_mb"] = rss()
+    memory["after_burst_mb"] = rss()
     found = tally(sockets, set(booked))
     for socket in sockets:
         if socket.transport is not None:
             socket.transport.close()
     return {
         "subscribers": subscribers,
-        "rate": rate,
-        "seconds": seconds,
         "changes": changes,
-        "produced_per_s": changes / produced_seconds if produced_seconds else 0.0,
+        "rate": rate,
+        "changes_per_s": changes / produced_seconds if produced_seconds else 0.0,
         "connect_s": connect_seconds,
         **found,
-        "client_cpu_pct": round(100 * client_cpu / client_wall, 1),
+        "burst_s": seconds,  # from the first change sent to the last delivery
+        "deliveries_per_s": found["delivered"] / seconds,
+        "delivery_server_busy_pct": round(100 * server / seconds, 1),
+        "delivery_server_cpu_us": round(1e6 * server / max(1, found["delivered"]), 1),
+        "client_cpu_pct": round(100 * client_cpu / seconds, 1),
         "client_lag_p99_ms": percentile(lag.late_ms, 99),
         "client_lag_max_ms": max(lag.late_ms, default=0.0),
         **memory,
@@ -309,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     roots = [Path(root).resolve() for root in args.roots.split(",")]
     scenarios = args.scenarios.upper().split(",")
-    server_core, client_core = stack.cores()
+    _, client_core = stack.cores()
     os.sched_setaffinity(0, {client_core})
     stack.raise_open_files()
     folder = Path(tempfile.mkdtemp(prefix="bkf", dir="/tmp"))
@@ -357,34 +367,21 @@ def main(argv: list[str] | None = None) -> None:
                         )  # fmt: skip
                         ws_url = server.url.replace("http://", "ws://")
                         for name in scenarios:
-                            cpu, wall = server.cpu_seconds(), time.monotonic()
-                            if name == "F1":
-                                found = asyncio.run(
-                                    clients.fanout(
-                                        http_url=server.url, ws_url=ws_url, admin_token=admin,
-                                        booker_token=booker, service_id=services[run],
-                                        subscribers=args.subscribers, changes=args.changes,
-                                        base=ahead(10), rss=server.rss_mb, wait_seconds=120,
-                                    )
-                                )  # fmt: skip
-                            else:
-                                found = asyncio.run(
-                                    steady(
-                                        http_url=server.url, ws_url=ws_url, admin_token=admin,
-                                        booker_token=booker, service_id=services[run + 1],
-                                        subscribers=args.subscribers, rate=args.rate,
-                                        seconds=args.steady, base=ahead(10), step_seconds=3600,
-                                        rss=server.rss_mb,
-                                    )
-                                )  # fmt: skip
-                            cpu, wall = server.cpu_seconds() - cpu, time.monotonic() - wall
-                            found["server_busy_pct"] = round(100 * cpu / wall, 1)
-                            found["server_cpu_us_per_delivery"] = round(
-                                1e6 * cpu / max(1, found["delivered"]), 1
-                            )
-                            print(json.dumps({"root": str(root), "round": round_, "scenario": name,
-                                              "at": datetime.now(UTC).isoformat(), **found}),
-                                  flush=True)  # fmt: skip
+                            burst = name == "F1"
+                            found = asyncio.run(
+                                fanout(
+                                    http_url=server.url, ws_url=ws_url, admin_token=admin,
+                                    booker_token=booker, service_id=services[run + burst],
+                                    subscribers=args.subscribers,
+                                    changes=args.changes if burst else int(args.rate * args.steady),
+                                    rate=None if burst else args.rate, base=ahead(10),
+                                    step_seconds=3600, rss=server.rss_mb,
+                                    server_cpu=server.cpu_seconds,
+                                )
+                            )  # fmt: skip
+                            line = {"root": str(root), "round": round_, "scenario": name,
+                                    "at": datetime.now(UTC).isoformat(), **found}  # fmt: skip
+                            print(json.dumps(line), flush=True)  # noqa: T201
                     finally:
                         server.stop()
                     run += 2

@@ -94,6 +94,16 @@ class BookingSubscriptions:
 
         compiler = Compiler.of(info)
         direct = _direct(info, compiler)
+
+        async def deliver(event: Event) -> BookingChange | None:
+            """The change to yield, or None when it went to the socket directly."""
+            nonlocal direct
+            if direct is not None and compiler is not None:
+                direct = await _send(direct, compiler, event)
+                if direct is not None:
+                    return None
+            return await _change(context, compiler, event)
+
         # Subscribe before reading the log: whatever commits from now on reaches
         # the queue, whatever committed before is in the log; ids weed out twins.
         subscriber = hub.subscribe(accepts)
@@ -102,11 +112,8 @@ class BookingSubscriptions:
                 await _check_retained(context, after=last)
                 async for event in _replay(context, after=last, accepts=accepts):
                     last = event.id
-                    if direct is not None and compiler is not None:
-                        direct = await _send(direct, compiler, event)
-                        if direct is not None:
-                            continue
-                    yield await _change(context, compiler, event)
+                    if (change := await deliver(event)) is not None:
+                        yield change
             while True:
                 queued = await subscriber.queue.get()
                 if queued is None:  # the hub cut us off: we fell too far behind
@@ -115,22 +122,19 @@ class BookingSubscriptions:
                 if last is not None and queued.id <= last:
                     continue
                 last = queued.id
-                if direct is not None and compiler is not None:
-                    direct = await _send(direct, compiler, queued)
-                    if direct is not None:
-                        continue
-                yield await _change(context, compiler, queued)
+                if (change := await deliver(queued)) is not None:
+                    yield change
         finally:
             hub.unsubscribe(subscriber)
 
 
 def _direct(info: Info[Context, None], compiler: Compiler | None) -> Direct | None:
-    """Where this subscription can send its events' shared `next` payloads itself.
+    """Where this subscription may send its events' `next` payloads itself (view.Direct).
 
-    Compiled, on graphql-transport-ws, with no directive on the field (@skip on
-    it would leave `data` empty), every event's payload is the same JSON for
-    every subscriber with the same selection and audience (Compiler.shared_payload),
-    and graphql-core's execution of it per subscriber would only rebuild it.
+    Compiled, an event's payload is the same JSON text for every subscriber with
+    the same selection and audience (Compiler.shared_payload): graphql-core's
+    execution of it for each subscriber would only build it again. Not with a
+    directive on the field itself (@skip there would leave `data` empty).
     """
     if compiler is None or info._raw_info.field_nodes[0].directives:
         return None
@@ -138,15 +142,14 @@ def _direct(info: Info[Context, None], compiler: Compiler | None) -> Direct | No
 
 
 async def _send(direct: Direct, compiler: Compiler, event: Event) -> Direct | None:
-    """Send the event's shared payload; None (and nothing sent) if it cannot be compiled."""
+    """Send the event's shared payload; None, having sent nothing, if it cannot be compiled."""
     listing = Listing(_event_query(), [models.BookingEvent.id], {"id": event.id})
     try:
         payload = await compiler.shared_payload(
             listing, shared=event.related, missing="No such event."
         )
-    except Unknown as unknown:
-        compiled.fell_back("bookingChanged", unknown)
-        return None
+    except Unknown:
+        return None  # _change resolves it, and counts the fallback
     await direct.next(payload)
     return direct
 
