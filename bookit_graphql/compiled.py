@@ -226,13 +226,19 @@ class Compiler:
         """`shared` as a streamed result's payload, `{"data": {<the field's key>: ...}}`,
         in JSON text encoded once for every subscriber with the same selection and
         audience: what each of them sends is that text in its own frame."""
+        return cast(str, await _share(self.share_payload(listing, shared=shared, missing=missing)))
+
+    def share_payload(
+        self, listing: Listing, *, shared: dict[Any, Any], missing: str
+    ) -> asyncio.Future[str]:
+        """The task that builds shared_payload's text: started by the first to ask."""
         key = ("payload", self._one_sql(listing)[2])
         task = shared.get(key)
         if task is None:
             task = shared[key] = asyncio.ensure_future(
                 self._encode(self.shared(listing, shared=shared, missing=missing))
             )
-        return cast(str, await _share(task))
+        return cast("asyncio.Future[str]", task)
 
     async def _encode(self, value: Awaitable[Completed]) -> str:
         node = self.nodes[0]

@@ -51,6 +51,14 @@ def _event_query() -> Select[Any]:
     return select(models.BookingEvent).where(models.BookingEvent.id == bindparam("id"))
 
 
+def _listing(event: Event) -> Listing:
+    """The event's row, as the compiler reads it."""
+    return Listing(_event_query(), [models.BookingEvent.id], {"id": event.id})
+
+
+MISSING_EVENT = "No such event."
+
+
 def _optional_id(value: strawberry.ID | None) -> uuid.UUID | None:
     if value is None:
         return None
@@ -104,9 +112,20 @@ class BookingSubscriptions:
                     return None
             return await _change(context, compiler, event)
 
+        def prepare(event: Event) -> asyncio.Future[str] | None:
+            """The event's payload, started by the hub before it queues the event."""
+            if direct is None or compiler is None:
+                return None
+            try:
+                return compiler.share_payload(
+                    _listing(event), shared=event.related, missing=MISSING_EVENT
+                )
+            except Unknown:
+                return None
+
         # Subscribe before reading the log: whatever commits from now on reaches
         # the queue, whatever committed before is in the log; ids weed out twins.
-        subscriber = hub.subscribe(accepts)
+        subscriber = hub.subscribe(accepts, prepare)
         try:
             if last is not None:
                 await _check_retained(context, after=last)
@@ -143,10 +162,9 @@ def _direct(info: Info[Context, None], compiler: Compiler | None) -> Direct | No
 
 async def _send(direct: Direct, compiler: Compiler, event: Event) -> Direct | None:
     """Send the event's shared payload; None, having sent nothing, if it cannot be compiled."""
-    listing = Listing(_event_query(), [models.BookingEvent.id], {"id": event.id})
     try:
         payload = await compiler.shared_payload(
-            listing, shared=event.related, missing="No such event."
+            _listing(event), shared=event.related, missing=MISSING_EVENT
         )
     except Unknown:
         return None  # _change resolves it, and counts the fallback
@@ -162,9 +180,10 @@ async def _change(context: Context, compiler: Compiler | None, event: Event) -> 
     subscriber, with the related rows read once per event (_fresh_loaders).
     """
     if compiler is not None:
-        listing = Listing(_event_query(), [models.BookingEvent.id], {"id": event.id})
         try:
-            found = await compiler.shared(listing, shared=event.related, missing="No such event.")
+            found = await compiler.shared(
+                _listing(event), shared=event.related, missing=MISSING_EVENT
+            )
             return BookingChange.of(found)
         except Unknown as unknown:
             compiled.fell_back("bookingChanged", unknown)
