@@ -403,6 +403,7 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                         step_seconds=6 * 3600 if burst else step,
                         rss=bookit.rss_mb,
                         server_cpu=bookit.cpu_seconds,
+                        commits=stream.commit_times(bench.url),
                     ),
                 ),
             )

@@ -169,6 +169,7 @@ async def fanout(
     step_seconds: int,
     rss: Callable[[], float],
     server_cpu: Callable[[], float],
+    commits: Callable[[list[str]], dict[str, float]] = lambda booked: {},
     wait_seconds: float = 60,
 ) -> dict[str, Any]:
     """`subscribers` admin subscriptions, then `changes` createBooking: all at once (F1,
@@ -176,7 +177,10 @@ async def fanout(
 
     `server_cpu()` is the server's CPU seconds so far: its share of a core and its
     CPU per delivery are those from the first change to the last delivery, without
-    the connections and subscriptions before.
+    the connections and subscriptions before. `commits(booking ids)` is when each
+    booking's event committed (commit_times), the start of its latency; where it
+    is unknown, the event's `occurredAt` is (the transaction's start: later
+    writers wait on the event log's lock, so that counts their wait too).
     """
     memory: dict[str, float] = {"idle_mb": rss()}
     opened = time.perf_counter()
@@ -226,7 +230,7 @@ async def fanout(
     client_cpu, server = time.process_time() - cpu, server_cpu() - server
     lag.task.cancel()
     memory["after_burst_mb"] = rss()
-    found = tally(sockets, set(booked))
+    found = tally(sockets, set(booked), commits(booked))
     for socket in sockets:
         if socket.transport is not None:
             socket.transport.close()
@@ -248,9 +252,11 @@ async def fanout(
     }
 
 
-def tally(sockets: list[Socket], booked: set[str]) -> dict[str, Any]:
-    """Latencies, and what was lost or came twice, of the deliveries of `booked`."""
+def tally(sockets: list[Socket], booked: set[str], committed: dict[str, float]) -> dict[str, Any]:
+    """Latencies (from `committed`, else from occurredAt), and what was lost or came
+    twice, of the deliveries of `booked`."""
     latencies: list[float] = []
+    from_occurred: list[float] = []
     lost = doubled = errors = 0
     first_error = None
     for socket in sockets:
@@ -271,7 +277,8 @@ def tally(sockets: list[Socket], booked: set[str]) -> dict[str, Any]:
                 continue
             seen.add(booking)
             occurred = datetime.fromisoformat(change["occurredAt"]).timestamp()
-            latencies.append((arrived - occurred) * 1000)
+            from_occurred.append((arrived - occurred) * 1000)
+            latencies.append((arrived - committed.get(booking, occurred)) * 1000)
         lost += len(booked - seen)
     return {
         "expected": len(sockets) * len(booked),
@@ -281,11 +288,38 @@ def tally(sockets: list[Socket], booked: set[str]) -> dict[str, Any]:
         "errors": errors,
         "first_error": first_error,
         "closed_early": sum(1 for s in sockets if s.closed),
-        "requests": max(1, len(latencies)),  # measure(): the server's CPU per delivery
+        "latency_from": "commit" if committed else "occurredAt",
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies, default=0.0),
+        "occurred_p50_ms": percentile(from_occurred, 50),
+        "occurred_p99_ms": percentile(from_occurred, 99),
     }
+
+
+# The setting that makes PostgreSQL keep each transaction's commit time (a restart)
+COMMIT_TIMES = "track_commit_timestamp = on\n"
+
+
+def commit_times(url: str) -> Callable[[list[str]], dict[str, float]]:
+    """When each booking's first event committed (its row's xmin), by booking id; none
+    unless the server runs with COMMIT_TIMES."""
+    import psycopg
+
+    def read(booked: list[str]) -> dict[str, float]:
+        try:
+            with psycopg.connect(url) as connection:
+                rows = connection.execute(
+                    "SELECT DISTINCT ON (booking_id) booking_id::text, "
+                    "pg_xact_commit_timestamp(xmin) FROM booking_events "
+                    "WHERE booking_id = ANY(%s::uuid[]) ORDER BY booking_id, id",
+                    (booked,),
+                ).fetchall()
+        except psycopg.Error:  # track_commit_timestamp is off
+            return {}
+        return {booking: at.timestamp() for booking, at in rows if at is not None}
+
+    return read
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -328,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
                SECRET_KEY=secrets.token_urlsafe(48), ACCESS_TOKEN_EXPIRE="120")  # fmt: skip
     try:
         demo = stack.load_demo_data({**env, "PYTHONPATH": str(roots[-1])}, args.scale)
+        with (folder / "pg" / "postgresql.conf").open("a") as conf:
+            conf.write(COMMIT_TIMES)  # read by commit_times
         with stack.postgres(folder) as url:
             env["DATABASE_URL"] = url
             import psycopg
@@ -352,7 +388,16 @@ def main(argv: list[str] | None = None) -> None:
                     port = stack.free_port()
                     server = stack.start(
                         root.name,
-                        [sys.executable, "-m", "bookit_graphql", "serve", "--port", str(port)],
+                        # -P: the root's code (PYTHONPATH), not this folder's
+                        [
+                            sys.executable,
+                            "-P",
+                            "-m",
+                            "bookit_graphql",
+                            "serve",
+                            "--port",
+                            str(port),
+                        ],
                         {**env, "PYTHONPATH": str(root)},
                         folder / f"{root.name}.log",
                         port,
@@ -377,6 +422,7 @@ def main(argv: list[str] | None = None) -> None:
                                     rate=None if burst else args.rate, base=ahead(10),
                                     step_seconds=3600, rss=server.rss_mb,
                                     server_cpu=server.cpu_seconds,
+                                    commits=commit_times(url),
                                 )
                             )  # fmt: skip
                             line = {"root": str(root), "round": round_, "scenario": name,
