@@ -469,6 +469,22 @@ async def test_one_event_for_50_identical_subscribers_is_built_and_encoded_once(
         await hub.stop()
 
 
+async def test_the_server_declines_per_message_compression(
+    start_server: Callable[..., Server], http: Callable[[Server], httpx.AsyncClient]
+) -> None:
+    # given a client that offers permessage-deflate (websockets does by default)
+    server = start_server()
+    ann = await register(http(server), "ann@example.com")
+    socket = await Socket.connect(server.ws, ann["accessToken"])
+    # then the server accepts the socket without it: each frame is sent as it is
+    response = socket.connection.response
+    assert response is not None
+    assert socket.connection.request is not None
+    assert "permessage-deflate" in socket.connection.request.headers["Sec-WebSocket-Extensions"]
+    assert "Sec-WebSocket-Extensions" not in response.headers
+    await socket.close()
+
+
 async def test_a_missing_or_bad_token_is_refused_with_4403(
     start_server: Callable[..., Server],
 ) -> None:
