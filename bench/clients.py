@@ -1,17 +1,13 @@
-"""The asyncio clients: logins, W2 (one slot, 50 bookers), F1 (1,000 subscribers), F2 (webhooks)."""
+"""The asyncio clients: logins, W2 (one slot, 50 bookers), F2 (webhooks); F1 and F3 in stream.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import orjson
-import websockets
-from websockets.typing import Subprotocol
 
 from bench import documents
 
@@ -98,134 +94,6 @@ async def contention(
         "p99_ms": percentile(losers, 99),
         "winner_p50_ms": percentile(winner_ms, 50),
         "round_ms": seconds * 1000 / rounds,
-    }
-
-
-class Subscriber:
-    """One graphql-transport-ws socket with one `bookingChanged` subscription."""
-
-    def __init__(self, ws_url: str, token: str) -> None:
-        self.ws_url, self.token = ws_url, token
-        self.received: list[tuple[float, str, str]] = []  # (time, occurredAt, booking id)
-        self.closed: str | None = None
-        self.errors: list[str] = []
-        self.task: asyncio.Task[None] | None = None
-        self.ready = asyncio.Event()
-
-    async def run(self) -> None:
-        async with websockets.connect(
-            self.ws_url,
-            subprotocols=[Subprotocol("graphql-transport-ws")],
-            max_queue=None,
-            open_timeout=60,
-        ) as socket:
-            init = {"Authorization": f"Bearer {self.token}"}
-            await socket.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
-            ack = orjson.loads(await socket.recv())
-            if ack.get("type") != "connection_ack":
-                raise RuntimeError(f"no connection_ack: {ack}")
-            query = documents.body(documents.BOOKING_CHANGES, "BookingChanges", {})
-            await socket.send(
-                orjson.dumps({"id": "1", "type": "subscribe", "payload": query}).decode()
-            )
-            self.ready.set()
-            try:
-                async for raw in socket:
-                    now = time.time()
-                    message = orjson.loads(raw)
-                    if message.get("type") != "next":
-                        self.closed = str(message)
-                        return
-                    if message["payload"].get("errors"):
-                        self.errors.append(str(message["payload"]["errors"]))
-                        continue
-                    change = message["payload"]["data"]["bookingChanged"]
-                    self.received.append((now, change["occurredAt"], change["booking"]["id"]))
-            except websockets.ConnectionClosed as closed:
-                self.closed = f"closed {closed.rcvd}"
-
-
-async def fanout(
-    *,
-    http_url: str,
-    ws_url: str,
-    admin_token: str,
-    booker_token: str,
-    service_id: str,
-    subscribers: int,
-    changes: int,
-    base: datetime,
-    rss: Any,
-    wait_seconds: float,
-) -> dict[str, Any]:
-    """F1: `subscribers` admin subscriptions, then a burst of `changes` bookings.
-
-    Latency of a delivery: its receive time minus the event's occurredAt (the
-    server's now() in the booking's transaction, just before its commit).
-    """
-    memory: dict[str, float] = {"idle_mb": rss()}
-    clients = [Subscriber(ws_url, admin_token) for _ in range(subscribers)]
-    opened = time.perf_counter()
-    for start in range(0, subscribers, 50):  # in waves, not 1,000 handshakes at once
-        batch = clients[start : start + 50]
-        for client in batch:
-            client.task = asyncio.create_task(client.run())
-        await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in batch)), 60)
-    connect_seconds = time.perf_counter() - opened
-    await asyncio.sleep(1)  # the last subscriptions reach the hub
-    memory["subscribed_mb"] = rss()
-
-    async with httpx.AsyncClient(timeout=60) as http:
-
-        async def change(index: int) -> None:
-            starts = base + timedelta(hours=6 * index)
-            variables = {"input": {"serviceId": service_id, "startsAt": starts.isoformat()}}
-            response = await http.post(
-                http_url,
-                json=documents.body(documents.CREATE_BOOKING, "CreateBooking", variables),
-                headers={"Authorization": f"Bearer {booker_token}"},
-            )
-            if "errors" in response.json():
-                raise RuntimeError(f"a change failed: {response.text}")
-
-        burst_started = time.perf_counter()
-        await asyncio.gather(*(change(i) for i in range(changes)))
-        expected = subscribers * changes
-        deadline = time.monotonic() + wait_seconds
-        while time.monotonic() < deadline:
-            if sum(len(c.received) for c in clients) >= expected:
-                break
-            await asyncio.sleep(0.05)
-        delivered_seconds = time.perf_counter() - burst_started
-    memory["after_burst_mb"] = rss()
-    for client in clients:
-        if client.task is not None:
-            client.task.cancel()
-    for client in clients:
-        if client.task is not None:
-            with contextlib.suppress(BaseException):
-                await client.task
-    latencies = [
-        (received - datetime.fromisoformat(occurred).timestamp()) * 1000
-        for client in clients
-        for received, occurred, _ in client.received
-    ]
-    delivered = len(latencies)
-    return {
-        "subscribers": subscribers,
-        "changes": changes,
-        "expected": subscribers * changes,
-        "delivered": delivered,
-        "closed_early": sum(1 for c in clients if c.closed),
-        "errors": sum(len(c.errors) for c in clients),
-        "first_error": next((c.errors[0] for c in clients if c.errors), None),
-        "connect_s": connect_seconds,
-        "burst_s": delivered_seconds,
-        "deliveries_per_s": delivered / delivered_seconds if delivered_seconds else 0.0,
-        "p50_ms": percentile(latencies, 50),
-        "p99_ms": percentile(latencies, 99),
-        "max_ms": max(latencies, default=0.0),
-        **memory,
     }
 
 

@@ -23,6 +23,7 @@ NAMES = {
     "W1": "W1 book: `createBooking` on free slots, 16 users, 16 services",
     "W2": "W2 contention: 50 concurrent bookings of one slot per round (losers' latency)",
     "F1": "F1 fan-out: subscribers of `bookingChanged`, a burst of bookings",
+    "F3": "F3 steady fan-out: subscribers of `bookingChanged`, bookings at a steady rate",
     "F2": "F2 webhooks: bookings delivered to 10 endpoints on a local receiver, healthy and "
     "failing the first attempt of every second delivery",
 }
@@ -139,12 +140,30 @@ def details(output: dict[str, Any]) -> str:
             f"connected in {found['connect_s']:.1f} s; a burst of {found['changes']} bookings: "
             f"{found['delivered']:,} of {found['expected']:,} deliveries in "
             f"{found['burst_s']:.1f} s ({found['deliveries_per_s']:,.0f}/s), latency from the "
-            f"event's `occurredAt` to the client p50 {found['p50_ms']:,.0f} ms, "
+            f"event's {_start(found)} to the client p50 {found['p50_ms']:,.0f} ms, "
             f"p99 {found['p99_ms']:,.0f} ms, max {found['max_ms']:,.0f} ms; "
             f"{found['closed_early']} sockets closed early. Server RSS idle "
             f"{found['idle_mb']:.0f} MB, subscribed {found['subscribed_mb']:.0f} MB, after the "
             f"burst {found['after_burst_mb']:.0f} MB; SQL queries per delivered event "
             f"{_per(found, 'queries')}.\n"
+        )
+    if "F3" in results and "failed" in results["F3"]["bookit"]:
+        parts.append(f"**F3** failed: {results['F3']['bookit']['failed']}\n")
+    elif "F3" in results:
+        found = results["F3"]["bookit"]
+        parts.append(
+            f"**F3**, BookIt only: {found['subscribers']:,} admin subscribers of "
+            f"`BookingChanges` and {found['changes']} bookings at {found['rate']:g} a second "
+            f"(sent at {found['changes_per_s']:.1f}/s): {found['delivered']:,} of "
+            f"{found['expected']:,} deliveries, {found['lost']} lost, {found['doubled']} "
+            f"doubled; from the event's {_start(found)} to the client p50 "
+            f"{found['p50_ms']:,.0f} ms, p99 {found['p99_ms']:,.0f} ms, max "
+            f"{found['max_ms']:,.0f} ms. While delivering the server's core was "
+            f"{found['delivery_server_busy_pct']:.0f} % busy, "
+            f"{found['delivery_server_cpu_us']:.0f} us of CPU per delivery (bookings "
+            f"included); the client (raw sockets, bench/stream.py) used "
+            f"{found['client_cpu_pct']:.0f} % of its core, its event loop late by "
+            f"{found['client_lag_p99_ms']:.0f} ms at p99.\n"
         )
     if "F2" in results:
         parts.append(
@@ -191,6 +210,11 @@ def details(output: dict[str, Any]) -> str:
             f"{found['rss_mb']} MB at the end; samples (s, MB): {samples}.\n"
         )
     return "\n".join(parts)
+
+
+def _start(found: dict[str, Any]) -> str:
+    """Where a delivery's latency starts (bench/stream.py: the commit, where known)."""
+    return "commit" if found.get("latency_from") == "commit" else "`occurredAt`"
 
 
 def _per(found: dict[str, Any], kind: str) -> str:

@@ -38,11 +38,11 @@ import orjson
 import psutil
 import psycopg
 
-from bench import clients, documents, postgraphile, profile, report, stack
+from bench import clients, documents, postgraphile, profile, report, stack, stream
 from bench.load import Wrk, booking_script, login_script, result, static_script
 
 READS = ("S1", "S2", "S3", "S4")
-ALL = ("S1", "S2", "S3", "S4", "L1", "W1", "W2", "F1", "F2")
+ALL = ("S1", "S2", "S3", "S4", "L1", "W1", "W2", "F1", "F3", "F2")
 PROFILED = ("S1", "S2", "S3", "W1")
 
 # What `bookit serve` is given beyond its defaults, each because the load needs it:
@@ -68,6 +68,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(ALL), help=f"of {','.join(ALL)}")
     parser.add_argument("--subscribers", type=int, default=1000, help="F1 subscribers (1000)")
     parser.add_argument("--changes", type=int, default=20, help="F1 burst of changes (20)")
+    parser.add_argument("--rate", type=float, default=20, help="F3 changes a second (20)")
+    parser.add_argument("--steady", type=float, default=10, help="F3 seconds of changes (10)")
     parser.add_argument(
         "--webhook-changes", type=int, default=1000, help="F2 bookings, each to 10 endpoints (1000)"
     )
@@ -437,24 +439,29 @@ def run_scenarios(bench: Bench, servers: list[stack.Server], demo: stack.Demo) -
                     ),
                 ),
             )
-    if "F1" in args.scenarios:
-        results["F1"] = {
+    for name in [n for n in ("F1", "F3") if n in args.scenarios]:
+        burst = name == "F1"
+        results[name] = {
             "bookit": bench.measure(
                 bookit,
-                "F1",
-                lambda: asyncio.run(
-                    clients.fanout(
+                name,
+                functools.partial(
+                    asyncio.run,
+                    stream.fanout(
                         http_url=bookit.url,
                         ws_url=bookit.url.replace("http://", "ws://"),
                         admin_token=admin,
                         booker_token=users[0],
-                        service_id=services[2],
+                        service_id=services[2 if burst else 3],
                         subscribers=args.subscribers,
-                        changes=args.changes,
-                        base=ahead(190),
+                        changes=args.changes if burst else int(args.rate * args.steady),
+                        rate=None if burst else args.rate,
+                        base=ahead(190 if burst else 200),
+                        step_seconds=6 * 3600 if burst else step,
                         rss=bookit.rss_mb,
-                        wait_seconds=300,
-                    )
+                        server_cpu=bookit.cpu_seconds,
+                        commits=stream.commit_times(bench.url),
+                    ),
                 ),
             )
         }
@@ -515,7 +522,8 @@ def profiled(bench: Bench, server: stack.Server, name: str, script: str) -> dict
 def ahead(days: int) -> datetime:
     """09:00 UTC `days` after tomorrow: inside the write services' one-year horizon.
 
-    W1 takes about 15 days of slots a server, W2 a day a round, F1 5 days."""
+    W1 takes about 15 days of slots a server, W2 a day a round, F1 5 days, F3 a slot
+    of `step` per change (200 changes of at most 2 hours: 17 days)."""
     day = datetime.now(UTC).date() + timedelta(days=1 + days)
     return datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
 

@@ -27,6 +27,8 @@ import psycopg
 SERVER_CORE, CLIENT_CORE = 0, 1
 ROOT = Path(__file__).resolve().parent.parent
 PRELOAD = "shared_preload_libraries = 'pg_stat_statements'\n"
+# commit times, for F1/F3's latency from each booking's commit (bench/stream.py)
+COMMIT_TIMES = "track_commit_timestamp = on\n"
 
 
 # The cores this machine lets us use, read once: `python -m bench` then pins
@@ -106,16 +108,16 @@ def postgres(data_dir: Path) -> Iterator[str]:
     from bookit_graphql.embedded import embedded_database
 
     conf = data_dir / "pg" / "postgresql.conf"
-    if PRELOAD not in conf.read_text():
-        with conf.open("a") as handle:
-            handle.write(PRELOAD)
+    for line in (PRELOAD, COMMIT_TIMES):
+        if line not in conf.read_text():
+            with conf.open("a") as handle:
+                handle.write(line)
     with embedded_database(data_dir) as url:
         with psycopg.connect(url, autocommit=True) as connection:
             connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            pid = connection.execute("SELECT pg_backend_pid()").fetchone()
-        postmaster = psutil.Process(pid[0] if pid else 0).parent()
+        main = postmaster(url)
         _, client = cores()
-        for process in [postmaster, *postmaster.children()]:
+        for process in [main, *main.children()]:
             with contextlib.suppress(psutil.Error):
                 process.cpu_affinity([client])  # backends forked later inherit it
         yield url
@@ -227,6 +229,7 @@ def postmaster(url: str) -> psutil.Process:
     """PostgreSQL's main process."""
     with psycopg.connect(url) as connection:
         row = connection.execute("SELECT pg_backend_pid()").fetchone()
+        # while the backend lives: after the connection closes, it is gone
         return psutil.Process(row[0] if row else 0).parent()
 
 

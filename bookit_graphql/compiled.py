@@ -30,9 +30,9 @@ import collections
 import enum
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from graphql import (
@@ -173,6 +173,7 @@ class Compiler:
         }
         self.constants: dict[str, Any] = {}  # parameters that the SQL text itself fixes
         self.aliases = 0
+        self._statements: dict[int, tuple[str, dict[str, Any], Any]] = {}
 
     @classmethod
     def of(cls, info: Info[Context, None]) -> Compiler | None:
@@ -208,26 +209,66 @@ class Compiler:
 
     async def shared(self, listing: Listing, *, shared: dict[Any, Any], missing: str) -> Any:
         """`one`, built once per `shared` (a dict that lives with a subscription's event)
-        for every subscriber with the same selection, and the same viewer when the
-        selection depends on it: 1,000 admins subscribed with one document cost one
-        statement per event, not 1,000 executions."""
-        sql_text, params = self._one(listing)
-        key = (sql_text, *self.viewer.values()) if "%(viewer__)s" in sql_text else sql_text
+        for every subscriber with the same selection and audience: 1,000 subscribers
+        with one document cost one statement per event, not 1,000 executions."""
+        sql_text, constants, key = self._one_sql(listing)
         task = shared.get(key)
         if task is None:
+            params = {**constants, **_plain(listing.params), **self.viewer}
             task = shared[key] = asyncio.ensure_future(
                 self._fetch(sql_text, params, missing=missing)
             )
-        return await asyncio.shield(task)
+        return await _share(task)
+
+    async def shared_payload(
+        self, listing: Listing, *, shared: dict[Any, Any], missing: str
+    ) -> str:
+        """`shared` as a streamed result's payload, `{"data": {<the field's key>: ...}}`,
+        in JSON text encoded once for every subscriber with the same selection and
+        audience: what each of them sends is that text in its own frame."""
+        return cast(str, await _share(self.share_payload(listing, shared=shared, missing=missing)))
+
+    def share_payload(
+        self, listing: Listing, *, shared: dict[Any, Any], missing: str
+    ) -> asyncio.Future[str]:
+        """The task that builds shared_payload's text: started by the first to ask."""
+        key = ("payload", self._one_sql(listing)[2])
+        task = shared.get(key)
+        if task is None:
+            task = shared[key] = asyncio.ensure_future(
+                self._encode(self.shared(listing, shared=shared, missing=missing))
+            )
+        return cast("asyncio.Future[str]", task)
+
+    async def _encode(self, value: Awaitable[Completed]) -> str:
+        node = self.nodes[0]
+        found = await value
+        return orjson.dumps({"data": {(node.alias or node.name).value: found.value}}).decode()
 
     def _one(self, listing: Listing) -> tuple[str, dict[str, Any]]:
+        sql_text, constants, _ = self._one_sql(listing)
+        return sql_text, {**constants, **_plain(listing.params), **self.viewer}
+
+    def _one_sql(self, listing: Listing) -> tuple[str, dict[str, Any], Any]:
+        """The SQL of `one`, its constants, and what names its answer among subscribers
+        (shared): remembered by this compiler, which a subscription keeps for its events."""
+        found = self._statements.get(id(listing.query))
+        if found is not None:
+            return found
+
         def compile() -> str:
             t = self._alias()
             json = self._object(self.root_type(), t, self.nodes)
             return f"({json})::text FROM ({self.query_sql(listing.query)}) {t}"
 
         sql_text, constants = self._cached(compile, id(listing.query))
-        return sql_text, {**constants, **_plain(listing.params), **self.viewer}
+        # Who sees the same answer to a statement that reads the viewer: every admin
+        # alike (OwnerOrAdmin, the one rule that reads it, shows an admin all), else
+        # each user their own.
+        audience = True if self.viewer["admin__"] else self.viewer["viewer__"]
+        key = (sql_text, audience) if "%(viewer__)s" in sql_text else sql_text
+        found = self._statements[id(listing.query)] = (sql_text, constants, key)
+        return found
 
     async def _fetch(self, sql_text: str, params: dict[str, Any], *, missing: str) -> Completed:
         found = await self._read(sql_text, params)
@@ -574,6 +615,15 @@ class Compiler:
             pairs.append((key, found))
         json = self._build(pairs)
         return f"(SELECT {json} FROM ({page}) {p} GROUP BY ())"
+
+
+async def _share(task: asyncio.Future[Any]) -> Any:
+    """The result of a task that several subscribers wait for: one of them cancelled
+    does not cancel it for the others (shield), and one that comes when it is done
+    takes its result without a future of its own."""
+    if task.done():
+        return task.result()
+    return await asyncio.shield(task)
 
 
 def _clause(expression: Any) -> Any:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
@@ -20,10 +21,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -96,8 +98,40 @@ class Authenticator(Protocol):
         """Run `recheck` when the user's rights change, until the returned function is called."""
 
 
+class Direct:
+    """Sends one graphql-transport-ws operation's `next` frames from payloads encoded already.
+
+    A subscription whose results its subscribers share (bookingChanged) hands the
+    payload's JSON text here instead of yielding a result that graphql-core would
+    execute, the extensions inspect and Strawberry encode, once per subscriber:
+    the frame is the same text, `{"id":..,"type":"next","payload":..}`, and it
+    is sent in the same order, from the operation's own task.
+    """
+
+    def __init__(self, operation: Operation[Context, None], websocket: WebSocket) -> None:
+        self.operation, self.websocket = operation, websocket
+        self.prefix = '{"id":' + orjson.dumps(operation.id).decode() + ',"type":"next","payload":'
+
+    @staticmethod
+    def current() -> Direct | None:
+        """The operation this task runs, if it runs on graphql-transport-ws."""
+        return DIRECT.get()
+
+    async def next(self, payload: str) -> None:
+        if self.operation.completed:  # as Operation.send_operation_message
+            return
+        try:
+            await self.websocket.send_text(f"{self.prefix}{payload}}}")
+        except WebSocketDisconnect as error:  # as Strawberry's send_json
+            raise WebSocketDisconnected from error
+
+
+DIRECT: ContextVar[Direct | None] = ContextVar("DIRECT", default=None)
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws, with a code on the error for one operation too many."""
+    """graphql-transport-ws, with a code on the error for one operation too many, and
+    each operation's task able to send its `next` frames directly (Direct)."""
 
     view: GraphQLView
 
@@ -130,6 +164,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await self.send_message({"id": message["id"], "type": "error", "payload": payload})
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        websocket = self.context.request
+        if isinstance(websocket, WebSocket):  # the task's own context: this operation's
+            DIRECT.set(Direct(operation, websocket))
         with metrics.open_subscription():
             await super().run_operation(operation)
 

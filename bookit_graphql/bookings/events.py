@@ -192,12 +192,17 @@ async def events_after(session: AsyncSession, position: int) -> list[Event]:
 
 
 Filter = Callable[[Event], bool]
+# What a subscriber starts for an event before it is queued (the work that it
+# shares with others: see EventHub._prepare), or None for nothing
+Prepare = Callable[[Event], "asyncio.Future[Any] | None"]
+PREPARE_WAIT = 5.0  # seconds the hub waits for an event's preparation before it queues it
 
 
 @dataclass(eq=False)
 class Subscriber:
     accepts: Filter
     queue: asyncio.Queue[Event | None]
+    prepare: Prepare | None = None
     overflowed: bool = False
 
 
@@ -210,8 +215,8 @@ class EventHub(Listener):
     position: int | None = None  # the last event id read from the log
     subscribers: set[Subscriber] = field(default_factory=set)
 
-    def subscribe(self, accepts: Filter) -> Subscriber:
-        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size))
+    def subscribe(self, accepts: Filter, prepare: Prepare | None = None) -> Subscriber:
+        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size), prepare)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -234,12 +239,32 @@ class EventHub(Listener):
         while True:
             cursor = await conn.execute(AFTER, (self.position or 0,))
             rows = await cursor.fetchall()
-            for row in rows:
-                event = Event.from_row(row)
+            events = [Event.from_row(row) for row in rows]
+            prepared = [self._prepare(event) for event in events]  # all started at once
+            for event, ready in zip(events, prepared, strict=True):
+                if ready is not None:
+                    await asyncio.wait([ready], timeout=PREPARE_WAIT)
                 self._dispatch(event)
                 self.position = event.id
             if len(rows) < PAGE:
                 return
+
+    def _prepare(self, event: Event) -> asyncio.Future[Any] | None:
+        """Start what the event's subscribers share, once for all (Subscriber.prepare).
+
+        The hub queues the event when that is done (or after PREPARE_WAIT): 1,000
+        subscribers then find their payload built, none waiting on it with a future
+        of its own. Its failure is each subscriber's to report, not the hub's.
+        """
+        if event.kind is None:
+            return None
+        started = {
+            id(work): work
+            for subscriber in self.subscribers
+            if subscriber.prepare is not None and subscriber.accepts(event)
+            if (work := subscriber.prepare(event)) is not None
+        }
+        return asyncio.gather(*started.values(), return_exceptions=True) if started else None
 
     def _dispatch(self, event: Event) -> None:
         if event.kind is None:  # not a change of the booking (a review of it)

@@ -26,6 +26,7 @@ from bookit_graphql.errors import CursorExpired, NotFound, ServiceUnavailable
 from bookit_graphql.pagination import Listing, decode_cursor, encode_cursor
 from bookit_graphql.permissions import Role, authenticated
 from bookit_graphql.scalars import parse_id
+from bookit_graphql.view import Direct
 
 # Close code for a subscriber that could not keep up (RFC 6455 "try again later").
 TOO_SLOW = 1013
@@ -48,6 +49,14 @@ class BookingChange(sql.Object[Event]):
 @functools.cache
 def _event_query() -> Select[Any]:
     return select(models.BookingEvent).where(models.BookingEvent.id == bindparam("id"))
+
+
+def _listing(event: Event) -> Listing:
+    """The event's row, as the compiler reads it."""
+    return Listing(_event_query(), [models.BookingEvent.id], {"id": event.id})
+
+
+MISSING_EVENT = "No such event."
 
 
 def _optional_id(value: strawberry.ID | None) -> uuid.UUID | None:
@@ -92,15 +101,38 @@ class BookingSubscriptions:
             )
 
         compiler = Compiler.of(info)
+        direct = _direct(info, compiler)
+
+        async def deliver(event: Event) -> BookingChange | None:
+            """The change to yield, or None when it went to the socket directly."""
+            nonlocal direct
+            if direct is not None and compiler is not None:
+                direct = await _send(direct, compiler, event)
+                if direct is not None:
+                    return None
+            return await _change(context, compiler, event)
+
+        def prepare(event: Event) -> asyncio.Future[str] | None:
+            """The event's payload, started by the hub before it queues the event."""
+            if direct is None or compiler is None:
+                return None
+            try:
+                return compiler.share_payload(
+                    _listing(event), shared=event.related, missing=MISSING_EVENT
+                )
+            except Unknown:
+                return None
+
         # Subscribe before reading the log: whatever commits from now on reaches
         # the queue, whatever committed before is in the log; ids weed out twins.
-        subscriber = hub.subscribe(accepts)
+        subscriber = hub.subscribe(accepts, prepare)
         try:
             if last is not None:
                 await _check_retained(context, after=last)
                 async for event in _replay(context, after=last, accepts=accepts):
                     last = event.id
-                    yield await _change(context, compiler, event)
+                    if (change := await deliver(event)) is not None:
+                        yield change
             while True:
                 queued = await subscriber.queue.get()
                 if queued is None:  # the hub cut us off: we fell too far behind
@@ -109,9 +141,35 @@ class BookingSubscriptions:
                 if last is not None and queued.id <= last:
                     continue
                 last = queued.id
-                yield await _change(context, compiler, queued)
+                if (change := await deliver(queued)) is not None:
+                    yield change
         finally:
             hub.unsubscribe(subscriber)
+
+
+def _direct(info: Info[Context, None], compiler: Compiler | None) -> Direct | None:
+    """Where this subscription may send its events' `next` payloads itself (view.Direct).
+
+    Compiled, an event's payload is the same JSON text for every subscriber with
+    the same selection and audience (Compiler.shared_payload): graphql-core's
+    execution of it for each subscriber would only build it again. Not with a
+    directive on the field itself (@skip there would leave `data` empty).
+    """
+    if compiler is None or info._raw_info.field_nodes[0].directives:
+        return None
+    return Direct.current()
+
+
+async def _send(direct: Direct, compiler: Compiler, event: Event) -> Direct | None:
+    """Send the event's shared payload; None, having sent nothing, if it cannot be compiled."""
+    try:
+        payload = await compiler.shared_payload(
+            _listing(event), shared=event.related, missing=MISSING_EVENT
+        )
+    except Unknown:
+        return None  # _change resolves it, and counts the fallback
+    await direct.next(payload)
+    return direct
 
 
 async def _change(context: Context, compiler: Compiler | None, event: Event) -> BookingChange:
@@ -122,9 +180,10 @@ async def _change(context: Context, compiler: Compiler | None, event: Event) -> 
     subscriber, with the related rows read once per event (_fresh_loaders).
     """
     if compiler is not None:
-        listing = Listing(_event_query(), [models.BookingEvent.id], {"id": event.id})
         try:
-            found = await compiler.shared(listing, shared=event.related, missing="No such event.")
+            found = await compiler.shared(
+                _listing(event), shared=event.related, missing=MISSING_EVENT
+            )
             return BookingChange.of(found)
         except Unknown as unknown:
             compiled.fell_back("bookingChanged", unknown)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import httpx
 import jwt
 import psycopg
 import pytest
+from graphql import OperationType
 
 from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.context import Context
@@ -273,6 +275,214 @@ async def test_one_statement_builds_a_change_for_every_subscriber_with_one_selec
         for stream in streams:
             await stream.aclose()
         await hub.stop()
+
+
+# One document whose selection depends on a variable: `user` only when asked for.
+MAYBE_USER = """
+subscription Maybe($serviceId: ID, $withUser: Boolean!) {
+  changed: bookingChanged(serviceId: $serviceId) {
+    kind booking { id user @include(if: $withUser) { email } }
+  }
+}
+"""
+
+
+async def test_shared_deliveries_keep_each_subscribers_visibility_and_variables(
+    start_server: Callable[..., Server],
+    http: Callable[[Server], httpx.AsyncClient],
+    rows: Rows,
+    database_url: str,
+) -> None:
+    # given on one server Ann, Bob and two admins, each with the same documents:
+    # the rich one, and one with variables that narrow (serviceId) or shape it
+    server = start_server()
+    client = http(server)
+    ann = await register(client, "ann@example.com")
+    bob = await sign_up(client, "bob@example.com")
+    admin = await make_admin(client, database_url, "admin@example.com")
+    other_admin = await make_admin(client, database_url, "root@example.com")
+    first, second = await rows.service(title="One"), await rows.service(title="Two")
+    subscribed = {
+        "ann": (ann["accessToken"], {}),
+        "bob": (bob.token, {}),
+        "admin": (admin.token, {}),
+        "root": (other_admin.token, {}),
+        "admin-second": (admin.token, {"serviceId": second}),
+    }
+    sockets = {}
+    for name, (token, variables) in subscribed.items():
+        socket = sockets[name] = await Socket.connect(server.ws, token)
+        await socket.subscribe("rich", query=RICH_CHANGES, **variables)
+        await socket.subscribe("maybe", query=MAYBE_USER, withUser=name != "root", **variables)
+    await asyncio.sleep(0.3)
+
+    # when Bob books the first service and Ann the second
+    bobs = await booked(client, bob.token, first, at(1))
+    anns = await booked(client, ann["accessToken"], second, at(1))
+
+    async def received(name: str, count: int) -> dict[str, list[dict[str, Any]]]:
+        by_id: dict[str, list[dict[str, Any]]] = {"rich": [], "maybe": []}
+        for _ in range(count):
+            message = await sockets[name].receive()
+            assert message["type"] == "next", message
+            assert "errors" not in message["payload"], message
+            by_id[message["id"]].append(message["payload"]["data"])
+        assert await sockets[name].nothing_within(0.3)
+        return by_id
+
+    # then each user got their own booking only, each admin both, the filter its own
+    seen = {name: await received(name, count) for name, count in
+            (("ann", 2), ("bob", 2), ("admin", 4), ("root", 4), ("admin-second", 2))}  # fmt: skip
+    rich = {name: [d["bookingChanged"]["booking"]["id"] for d in found["rich"]]
+            for name, found in seen.items()}  # fmt: skip
+    assert rich == {
+        "ann": [anns["id"]],
+        "bob": [bobs["id"]],
+        "admin": [bobs["id"], anns["id"]],
+        "root": [bobs["id"], anns["id"]],
+        "admin-second": [anns["id"]],
+    }
+    assert seen["ann"]["rich"][0]["bookingChanged"]["booking"]["user"]["email"] == "ann@example.com"
+    assert seen["admin"]["rich"] == seen["root"]["rich"]  # admins share what they see
+    # and the variable that shapes the selection shaped each one's own payload
+    assert seen["admin"]["maybe"][0] == {
+        "changed": {
+            "kind": "CREATED",
+            "booking": {"id": bobs["id"], "user": {"email": "bob@example.com"}},
+        }
+    }
+    assert seen["root"]["maybe"][0] == {
+        "changed": {"kind": "CREATED", "booking": {"id": bobs["id"]}}
+    }
+    assert seen["admin-second"]["maybe"] == [
+        {
+            "changed": {
+                "kind": "CREATED",
+                "booking": {"id": anns["id"], "user": {"email": "ann@example.com"}},
+            }
+        }
+    ]
+    for socket in sockets.values():
+        await socket.close()
+
+
+class _Frames:
+    """A stand-in for a subscriber's WebSocket: the text frames sent to it."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.arrived = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+        self.arrived.set()
+
+
+async def test_one_event_for_50_identical_subscribers_is_built_and_encoded_once(
+    app: Any,
+    client: httpx.AsyncClient,
+    statements: StatementCounter,
+    rows: Rows,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given the event hub running and 50 admins' graphql-transport-ws operations
+    # (each in its own task, with its own socket) with one document
+    from bookit_graphql import view
+    from bookit_graphql.compiled import Compiler, Executor
+
+    encoded = 0
+    encode = Compiler._encode
+
+    async def counted(self: Compiler, value: Any) -> str:
+        nonlocal encoded
+        encoded += 1
+        return await encode(self, value)
+
+    monkeypatch.setattr(Compiler, "_encode", counted)
+    executed = 0  # graphql-core's executions of a subscription's result
+    execute_operation = Executor.execute_operation
+
+    def counted_execution(self: Executor, *args: Any, **kwargs: Any) -> Any:
+        nonlocal executed
+        executed += self.operation.operation == OperationType.SUBSCRIPTION
+        return execute_operation(self, *args, **kwargs)
+
+    monkeypatch.setattr(Executor, "execute_operation", counted_execution)
+    hub = app.state.hub
+    await hub.start()
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        admin = await make_admin(client, database_url, "admin@example.com")
+        settings = app.state.settings
+        user, _ = await auth.authenticate(
+            app.state.reads, settings=settings, access_token=admin.token
+        )
+        schema = app.state.view.schema
+        sockets = [_Frames() for _ in range(50)]
+
+        async def operation(index: int) -> None:
+            operation = SimpleNamespace(id=f"op{index}", completed=False)
+            view.DIRECT.set(view.Direct(operation, sockets[index]))  # type: ignore[arg-type]
+            context = Context(
+                request=SimpleNamespace(app=app),
+                response=None,
+                settings=settings,
+                session_factory=app.state.session_factory,
+                reads=app.state.reads,
+                hub=hub,
+                user=user,
+            )
+            stream = await schema.subscribe(RICH_CHANGES, context_value=context)
+            await anext(stream)  # never: each change is sent to the socket directly
+
+        tasks = [asyncio.create_task(operation(i)) for i in range(50)]
+        service = await rows.service(title="Massage")
+        ann = await register(client, "ann@example.com")
+        await asyncio.sleep(0.5)
+        statements.clear()
+        executed = 0
+
+        # when Ann books
+        await booked(client, ann["accessToken"], service, at(1))
+        await asyncio.wait_for(asyncio.gather(*(s.arrived.wait() for s in sockets)), 10)
+
+        # then all 50 got the same `next` frame but for their ids, built by one
+        # statement and encoded once, with no per-subscriber execution
+        frames = [socket.sent for socket in sockets]
+        assert all(len(sent) == 1 for sent in frames)
+        payloads = {sent[0].replace(f'"op{i}"', '"op"') for i, sent in enumerate(frames)}
+        assert len(payloads) == 1
+        message = json.loads(frames[7][0])
+        assert list(message) == ["id", "type", "payload"]
+        assert (message["id"], message["type"]) == ("op7", "next")
+        change = message["payload"]["data"]["bookingChanged"]
+        assert change["booking"]["user"]["email"] == "ann@example.com"
+        built = [sql for sql in statements.statements if "json_populate_record" in sql]
+        assert len(built) == 1, statements.statements
+        assert encoded == 1
+        assert executed == 0
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await hub.stop()
+
+
+async def test_the_server_declines_per_message_compression(
+    start_server: Callable[..., Server], http: Callable[[Server], httpx.AsyncClient]
+) -> None:
+    # given a client that offers permessage-deflate (websockets does by default)
+    server = start_server()
+    ann = await register(http(server), "ann@example.com")
+    socket = await Socket.connect(server.ws, ann["accessToken"])
+    # then the server accepts the socket without it: each frame is sent as it is
+    response = socket.connection.response
+    assert response is not None
+    assert socket.connection.request is not None
+    assert "permessage-deflate" in socket.connection.request.headers["Sec-WebSocket-Extensions"]
+    assert "Sec-WebSocket-Extensions" not in response.headers
+    await socket.close()
 
 
 async def test_a_missing_or_bad_token_is_refused_with_4403(
