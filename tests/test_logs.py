@@ -131,12 +131,13 @@ def test_a_stuck_stream_drops_lines_past_the_backlog_and_says_how_many() -> None
     handler = logs.JsonLines(stream, interval=3600, backlog=2)
     try:
         for n in range(5):
-            handler.add(json.dumps({"n": n}))
+            handler.add("INFO", "test", "line", {"n": n})
         handler.flush()
     finally:
         handler.close()
     kept, dropped = stream.lines()[:2], stream.lines()[2]
-    assert kept == [{"n": 0}, {"n": 1}]
+    assert [line["n"] for line in kept] == [0, 1]
+    assert list(kept[0]) == [*FIELDS[:4], "n"]
     assert (dropped["message"], dropped["dropped"], dropped["level"]) == (
         "log lines dropped",
         3,
@@ -164,6 +165,19 @@ def test_any_other_handler_gets_the_request_record(root_alone: logging.Logger) -
     (line,) = stream.lines()
     assert line["request_id"] == "r-7"
     assert list(line)[:4] == FIELDS[:4]
+
+
+def test_a_field_that_cannot_be_written_does_not_lose_the_line() -> None:
+    stream = Recording()
+    handler = logs.JsonLines(stream, interval=3600)
+    try:
+        handler.add("INFO", "test", "big", {"n": 2**70})  # beyond what orjson writes
+        handler.flush()
+    finally:
+        handler.close()
+    (line,) = stream.lines()
+    assert line["message"] == "big"
+    assert "unwritable" in line
 
 
 def test_bookit_serve_writes_the_last_line_before_it_exits(
