@@ -100,6 +100,8 @@ class JsonLines(logging.Handler):
         self.stream, self.interval, self.backlog = stream, interval, backlog
         self._lines: list[str | tuple[Any, ...]] = []  # a line, or json_line's arguments
         self._dropped = 0
+        # Never self.lock: logging.shutdown holds it while it calls flush and close.
+        self._keeping = threading.Lock()  # the lines kept
         self._writing = threading.Lock()  # one write at a time, so lines stay in order
         self._stop = threading.Event()
         self.writer = threading.Thread(target=self._write_forever, name="bookit-log", daemon=True)
@@ -118,7 +120,7 @@ class JsonLines(logging.Handler):
         self._keep((time.time(), level, logger, message, fields, tracing.current_ids()))
 
     def _keep(self, line: str | tuple[Any, ...]) -> None:
-        with self.lock:  # type: ignore[union-attr]  # Handler.createLock made it
+        with self._keeping:
             if len(self._lines) < self.backlog:
                 self._lines.append(line)
             else:
@@ -126,7 +128,7 @@ class JsonLines(logging.Handler):
 
     def flush(self) -> None:
         with self._writing:
-            with self.lock:  # type: ignore[union-attr]
+            with self._keeping:
                 kept, self._lines = self._lines, []
                 dropped, self._dropped = self._dropped, 0
             lines = [line if isinstance(line, str) else _formatted(line) for line in kept]

@@ -9,6 +9,7 @@ import logging
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -195,3 +196,18 @@ def test_bookit_serve_writes_the_last_line_before_it_exits(
     (line,) = [one for one in lines if one.get("request_id") == "before-sigterm"]
     assert answer.headers["x-request-id"] == "before-sigterm"
     assert (line["path"], line["status"], line["logger"]) == ("/healthz", 200, "bookit.request")
+
+
+def test_logging_shutdown_while_the_writer_writes_does_not_hang() -> None:
+    # logging.shutdown (at exit) holds each handler's lock while it flushes and closes it
+    for _ in range(30):
+        handler = logs.JsonLines(io.StringIO(), interval=0.0001)
+        for n in range(300):
+            handler.add("INFO", "test", "line", {"n": n})
+        exiting = threading.Thread(
+            target=logging.shutdown, args=([weakref.ref(handler)],), daemon=True
+        )
+        exiting.start()
+        exiting.join(5)
+        assert not exiting.is_alive()
+        assert not handler.writer.is_alive()
