@@ -14,16 +14,19 @@ from typing import TypeVar
 
 import bcrypt
 
-from bookit_graphql.errors import BadUserInput
+from bookit_graphql.errors import BadUserInput, ServiceUnavailable
 
 MIN_BYTES, MAX_BYTES = 8, 72
 # A hash costs the CPU a quarter of a second (cost 12). In threads of the
 # default pool, four concurrent logins took four fifths of a core from the
 # event loop, and every other request waited (the benchmark's L1: S1's p99
 # rose more than tenfold). bcrypt gets its own few threads, niced below the
-# loop, so logins take the CPU that requests leave.
+# loop, so logins take the CPU that requests leave; and at most HASHING_JOBS
+# hashes run or wait: past that a login is refused at once (SERVICE_UNAVAILABLE,
+# HTTP 503 with Retry-After) rather than queued behind seconds of others.
 HASHING_THREADS = max(1, min(4, os.cpu_count() or 1))
 HASHING_NICE = 10
+HASHING_JOBS = 8 * HASHING_THREADS
 T = TypeVar("T")
 
 
@@ -38,8 +41,32 @@ _hashing = ThreadPoolExecutor(
 )
 
 
+_jobs = threading.BoundedSemaphore(HASHING_JOBS)  # a slot per hash running or waiting
+BUSY = "Too many logins at once; retry in a few seconds."
+
+
 async def _off_the_loop(work: Callable[..., T], *args: object) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_hashing, work, *args)
+    if not _jobs.acquire(blocking=False):
+        raise ServiceUnavailable(BUSY)
+    try:
+        done = asyncio.get_running_loop().run_in_executor(_hashing, _then_free, work, *args)
+    except BaseException:
+        _jobs.release()
+        raise
+    return await done
+
+
+def _then_free(work: Callable[..., T], *args: object) -> T:
+    """Run `work`, then free its slot: when it ends, even if its caller was cancelled."""
+    try:
+        return work(*args)
+    finally:
+        _jobs.release()
+
+
+def cost_of(hashed: str) -> int:
+    """The cost (log2 rounds) a bcrypt hash was made with: `$2b$12$...` is 12."""
+    return int(hashed.split("$")[2])
 
 
 def check_length(password: str, *, field: str) -> None:
