@@ -21,12 +21,14 @@ MIN_BYTES, MAX_BYTES = 8, 72
 # default pool, four concurrent logins took four fifths of a core from the
 # event loop, and every other request waited (the benchmark's L1: S1's p99
 # rose more than tenfold). bcrypt gets its own few threads, niced below the
-# loop, so logins take the CPU that requests leave; and at most HASHING_JOBS
-# hashes run or wait: past that a login is refused at once (SERVICE_UNAVAILABLE,
-# HTTP 503 with Retry-After) rather than queued behind seconds of others.
+# loop, so logins take the CPU that requests leave; and the hashes running or
+# waiting are at most HASHING_BUDGET rounds of work (a hash of cost c is 2**c;
+# the budget is eight cost-12 hashes, two seconds, a thread): past it a login is
+# refused at once (SERVICE_UNAVAILABLE, HTTP 503 with Retry-After) rather than
+# queued behind seconds of others.
 HASHING_THREADS = max(1, min(4, os.cpu_count() or 1))
 HASHING_NICE = 10
-HASHING_JOBS = 8 * HASHING_THREADS
+HASHING_BUDGET = HASHING_THREADS * 8 * 2**12
 T = TypeVar("T")
 
 
@@ -41,27 +43,56 @@ _hashing = ThreadPoolExecutor(
 )
 
 
-_jobs = threading.BoundedSemaphore(HASHING_JOBS)  # a slot per hash running or waiting
 BUSY = "Too many logins at once; retry in a few seconds."
 
 
-async def _off_the_loop(work: Callable[..., T], *args: object) -> T:
-    if not _jobs.acquire(blocking=False):
+class Budget:
+    """Hashing work running or waiting, in bcrypt rounds, up to `limit`.
+
+    With nothing running any hash is taken, so that BCRYPT_ROUNDS above the
+    budget (a cost of 17 and more) slows logins down but never refuses them all.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._lock = threading.Lock()
+
+    def take(self, amount: int) -> bool:
+        with self._lock:
+            if self.used and self.used + amount > self.limit:
+                return False
+            self.used += amount
+            return True
+
+    def give(self, amount: int) -> None:
+        with self._lock:
+            self.used -= amount
+
+
+_budget = Budget(HASHING_BUDGET)
+
+
+async def _off_the_loop(work: Callable[..., T], *args: object, rounds: int) -> T:
+    """`work(*args)` in a hashing thread, if the budget has room for a hash of `rounds`."""
+    budget, amount = _budget, 2**rounds
+    if not budget.take(amount):
         raise ServiceUnavailable(BUSY)
     try:
-        done = asyncio.get_running_loop().run_in_executor(_hashing, _then_free, work, *args)
+        done = asyncio.get_running_loop().run_in_executor(
+            _hashing, _then_give, budget, amount, work, *args
+        )
     except BaseException:
-        _jobs.release()
+        budget.give(amount)
         raise
     return await done
 
 
-def _then_free(work: Callable[..., T], *args: object) -> T:
-    """Run `work`, then free its slot: when it ends, even if its caller was cancelled."""
+def _then_give(budget: Budget, amount: int, work: Callable[..., T], *args: object) -> T:
+    """Run `work`, then give its share back: when it ends, even if its caller was cancelled."""
     try:
         return work(*args)
     finally:
-        _jobs.release()
+        budget.give(amount)
 
 
 def cost_of(hashed: str) -> int:
@@ -79,7 +110,7 @@ def check_length(password: str, *, field: str) -> None:
 
 async def hash_password(password: str, *, rounds: int) -> str:
     salt = bcrypt.gensalt(rounds)
-    hashed = await _off_the_loop(bcrypt.hashpw, password.encode(), salt)
+    hashed = await _off_the_loop(bcrypt.hashpw, password.encode(), salt, rounds=rounds)
     return hashed.decode()
 
 
@@ -95,6 +126,6 @@ async def verify_password(password: str, hashed: str | None, *, rounds: int) -> 
     login time from telling which emails exist.
     """
     candidate = password.encode()[:MAX_BYTES]  # longer never matches: it was never stored
-    target = hashed.encode() if hashed else await _off_the_loop(_dummy_hash, rounds)
-    matches = await _off_the_loop(bcrypt.checkpw, candidate, target)
+    target = hashed.encode() if hashed else await _off_the_loop(_dummy_hash, rounds, rounds=rounds)
+    matches = await _off_the_loop(bcrypt.checkpw, candidate, target, rounds=rounds)
     return matches and hashed is not None and len(password.encode()) <= MAX_BYTES

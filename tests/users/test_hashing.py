@@ -28,7 +28,7 @@ async def test_hashes_run_in_niced_threads_off_the_event_loop() -> None:
     # when a password is hashed and checked
     hashed = await passwords.hash_password("correct horse battery", rounds=4)
     seen = await passwords._off_the_loop(
-        lambda: (threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, 0))
+        lambda: (threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, 0)), rounds=4
     )
 
     # then it happened in a bcrypt thread whose nice value is above the loop's
@@ -41,21 +41,30 @@ async def test_hashes_run_in_niced_threads_off_the_event_loop() -> None:
 async def test_past_the_bound_a_hash_is_refused_at_once_not_queued(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # given a tiny pool: two slots, both taken by hashes that do not end yet
-    monkeypatch.setattr(passwords, "_jobs", threading.BoundedSemaphore(2))
+    # given a tiny budget: two hashes of cost 4, both taken by hashes that do not end yet
+    monkeypatch.setattr(passwords, "_budget", passwords.Budget(2 * 2**4))
     gate = threading.Event()
-    held = [asyncio.ensure_future(passwords._off_the_loop(gate.wait, 10)) for _ in range(2)]
+    held = [
+        asyncio.ensure_future(passwords._off_the_loop(gate.wait, 10, rounds=4)) for _ in range(2)
+    ]
     await asyncio.sleep(0.05)
 
     # when a third comes, it is refused with the contract's code, without waiting
     with pytest.raises(ServiceUnavailable) as refused:
-        await asyncio.wait_for(passwords._off_the_loop(lambda: None), timeout=1)
+        await asyncio.wait_for(passwords._off_the_loop(lambda: None, rounds=4), timeout=1)
     assert refused.value.code == "SERVICE_UNAVAILABLE"
+    # and so is any hash of a higher cost, which alone is over the budget
+    with pytest.raises(ServiceUnavailable):
+        await passwords.hash_password("correct horse battery", rounds=6)
 
-    # and once the two are done, hashing works again
+    # and once the two are done, hashing works again, and the budget is whole
     gate.set()
     assert await asyncio.gather(*held) == [True, True]
-    assert await passwords._off_the_loop(lambda: 41) == 41
+    assert await passwords._off_the_loop(lambda: 41, rounds=4) == 41
+    assert passwords._budget.used == 0
+    # and a hash over the whole budget still runs when nothing else does
+    hashed = await passwords.hash_password("correct horse battery", rounds=6)
+    assert await passwords.verify_password("correct horse battery", hashed, rounds=6)
 
 
 async def test_a_login_storm_past_the_bound_gets_503_with_retry_after(
@@ -63,9 +72,9 @@ async def test_a_login_storm_past_the_bound_gets_503_with_retry_after(
 ) -> None:
     # given an account, and every hashing slot taken (a storm of logins)
     await register(client, "storm@example.com")
-    monkeypatch.setattr(passwords, "_jobs", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(passwords, "_budget", passwords.Budget(2**4))
     gate = threading.Event()
-    held = asyncio.ensure_future(passwords._off_the_loop(gate.wait, 10))
+    held = asyncio.ensure_future(passwords._off_the_loop(gate.wait, 10, rounds=4))
     await asyncio.sleep(0.05)
     try:
         # when one more logs in
