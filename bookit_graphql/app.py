@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from bookit_graphql import documents, metrics, tracing
+from bookit_graphql import documents, logs, metrics, tracing
 from bookit_graphql.bookings.events import EventHub
 from bookit_graphql.config import Settings
 from bookit_graphql.db import (
@@ -28,7 +28,6 @@ from bookit_graphql.db import (
 from bookit_graphql.hub import Hub
 from bookit_graphql.integrations import outcomes
 from bookit_graphql.integrations.worker import Worker
-from bookit_graphql.logs import RequestLog
 from bookit_graphql.ratelimit import RateLimiter
 from bookit_graphql.schema import build_schema
 from bookit_graphql.users.bearer import Bearer
@@ -99,8 +98,9 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
         await engine.dispose()
         if settings.tracing:
             tracing.stop()
+        await asyncio.to_thread(logs.flush)  # the last requests' lines, off the loop
 
-    middleware = [Middleware(RequestLog, headers=RAW_SECURITY_HEADERS)]
+    middleware = [Middleware(logs.RequestLog, headers=RAW_SECURITY_HEADERS)]
     if settings.cors_origins:
         middleware.append(
             Middleware(

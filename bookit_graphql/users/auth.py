@@ -16,7 +16,12 @@ from bookit_graphql.errors import AlreadyExists, BadUserInput, InvalidToken, Una
 from bookit_graphql.permissions import Role
 from bookit_graphql.users import tokens
 from bookit_graphql.users.models import AuthSession, User
-from bookit_graphql.users.passwords import check_length, hash_password, verify_password
+from bookit_graphql.users.passwords import (
+    check_length,
+    cost_of,
+    hash_password,
+    verify_password,
+)
 
 WRONG_CREDENTIALS = "Wrong email or password."
 RIGHTS_CHANGED = "bookit_rights_changed"  # NOTIFY channel: a user's sessions or role changed
@@ -71,7 +76,24 @@ async def login(session: AsyncSession, *, settings: Settings, email: str, passwo
     )
     if user is None or not matches or not user.is_active:
         raise Unauthenticated(WRONG_CREDENTIALS)
+    if cost_of(user.password_hash) != settings.bcrypt_rounds:
+        await _rehash(session, settings=settings, user=user, password=password)
     return await start_session(session, settings=settings, user=user)
+
+
+async def _rehash(session: AsyncSession, *, settings: Settings, user: User, password: str) -> None:
+    """Store the password hashed at BCRYPT_ROUNDS, unless it changed meanwhile.
+
+    The update compares the old hash: a password changed by a concurrent request
+    wins, and the login goes on either way.
+    """
+    fresh = await hash_password(password, rounds=settings.bcrypt_rounds)
+    await session.execute(
+        update(User)
+        .where(User.id == user.id, User.password_hash == user.password_hash)
+        .values(password_hash=fresh)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def start_session(session: AsyncSession, *, settings: Settings, user: User) -> Tokens:
