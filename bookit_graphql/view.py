@@ -227,6 +227,7 @@ class GraphQLView(GraphQL[Context, None]):
             hub=state.hub,
             request_id=getattr(request.state, "request_id", "-"),
             log=getattr(request.state, "log", {}),
+            fragments=isinstance(request, Request),  # create_response's orjson writes them
         )
         request.state.context = context
         if isinstance(request, Request):
