@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError, specified_rules
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
 from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
@@ -174,6 +174,17 @@ class BookItSchema(strawberry.Schema):
         """Nothing: ContractErrors logs the unexpected ones, with the request id."""
 
 
+def extra_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
+    """The validation rules run besides graphql-core's standard ones."""
+    return () if settings.introspection else (NoSchemaIntrospectionCustomRule,)
+
+
+def validation_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
+    """Every rule that validates a document, in the order the full path runs them (the
+    fast path's validation shares QueryLimits' cache through this tuple)."""
+    return (*specified_rules, *extra_rules(settings))
+
+
 def build_schema(settings: Settings | None = None) -> BookItSchema:
     settings = settings or Settings()
     limits = Limits.from_settings(settings)
@@ -183,8 +194,8 @@ def build_schema(settings: Settings | None = None) -> BookItSchema:
         lambda: QueryLimits(limits),  # instead of ValidationCache: the limits come first
         TextInputs,  # after QueryLimits: on a valid document
     ]
-    if not settings.introspection:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if extra_rules(settings):
+        extensions.append(lambda: AddValidationRules(list(extra_rules(settings))))
     if tracing.tracer is not None:
         extensions.insert(0, tracing.OperationSpan)  # outermost: its span holds the others' work
     return BookItSchema(

@@ -45,6 +45,8 @@ from bookit_graphql.errors import (
     as_bookit_error,
     coded,
 )
+from bookit_graphql.fast import FastPath
+from bookit_graphql.schema import validation_rules
 from bookit_graphql.web import graphiql_page
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -142,6 +144,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.settings = settings
         self.authenticator = authenticator
         self._tasks: set[asyncio.Task[None]] = set()
+        # known queries' plain successes, before Strawberry runs (fast.py)
+        self.fast = FastPath(self, rules=validation_rules(settings)) if settings.fast_path else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -160,7 +164,11 @@ class GraphQLView(GraphQL[Context, None]):
             declared = dict(scope["headers"]).get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
                 raise RequestTooLarge(self.settings.max_body_bytes)  # read none of it
-            response = await self.run(Request(scope, self._capped(receive)))
+            request = Request(scope, self._capped(receive))
+            found = None
+            if self.fast is not None and scope["method"] == "POST":
+                found = await self.fast.answer(request)  # its body stays read for Strawberry
+            response = found if found is not None else await self.run(request)
         except RequestTooLarge as error:
             response = error_response(413, error, count=count)
         except UnsupportedMediaType as error:

@@ -1,0 +1,205 @@
+"""The fast path: a query seen before answered without Strawberry's request machinery.
+
+The first time the view sees a query text (with its operationName) it makes a
+`Plan`: the document parsed within the token limits, its operation chosen, the
+validation rules run (QueryLimits' cached validation, as schema.py's rules say).
+A later request for it skips Strawberry's body parsing, parse cache, extensions
+and result processing: its limits and NUL check are looked up as the full path
+does (limits.py keeps them per variables), the caller is authenticated, and
+graphql-core executes the document with the same executor, so the resolvers,
+their arguments and the permission directives run as they always do. A compiled
+field (compiled.py) then arrives as the JSON text that PostgreSQL wrote, and
+orjson writes it into the response as it is (orjson.Fragment): PostgreSQL's
+bytes reach the client without being decoded.
+
+Only the plain success is answered here: `{"data": ...}` with no error. A
+request that would get an error (a limit, a variable, a permission, NOT_FOUND,
+a cursor), a mutation or subscription, a batch, a streaming Accept, a document
+that does not parse or validate, tracing, or anything unusual in the body,
+takes the full path, which answers it exactly as it always has; the few
+statements of a refused attempt (the token check) then run twice. The log
+record, the metrics (`metrics.observe_operation`) and the response headers are
+the full path's, which tests/test_fast.py checks byte for byte, with the path on
+and off (BOOKIT_FAST_PATH).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema.schema import validate_document
+from strawberry.types.field import StrawberryField
+
+from bookit_graphql import metrics, tracing
+from bookit_graphql.compiled import Executor
+from bookit_graphql.inputs import find_nul
+from bookit_graphql.limits import Limits, _kept_for, check
+from bookit_graphql.ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    from bookit_graphql.view import GraphQLView
+
+JSON = "application/json"
+MAX_PLANS = 1000  # distinct (query, operationName) kept; then forgotten, and made again
+# How requests went: "fast" answered here; "full" left to the full path.
+SERVED: Counter[str] = Counter()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A query document made ready once: parsed, its operation chosen, validated."""
+
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    # the name metrics and the log give it (Strawberry's ExecutionContext.operation_name)
+    name: str | None
+
+
+class FastPath:
+    """Answers the plain successes of known queries for GraphQLView (view.py), with its
+    hooks: get_context, authenticate, get_sub_response and create_response."""
+
+    def __init__(self, view: GraphQLView, *, rules: tuple[Any, ...]) -> None:
+        self.view = view
+        self.core: GraphQLSchema = view.schema._schema  # type: ignore[attr-defined]
+        self.settings = view.settings
+        self.limits = Limits.from_settings(view.settings)
+        self.rules = rules  # the validation rules of the full path (schema.validation_rules)
+        self.plans: dict[tuple[str, str | None], Plan | None] = {}
+
+    async def answer(self, request: Request) -> Response | None:
+        """The response to `request`, or None: the full path answers it."""
+        started = time.perf_counter()
+        found = await self._prepare(request)
+        if found is None:
+            SERVED["full"] += 1
+            return None
+        plan, variables = found
+        view = self.view
+        sub_response = await view.get_sub_response(request)
+        # the caller (InvalidToken: 401, as the full path answers it)
+        context = await view.get_context(request, sub_response)
+        executed = execute(
+            self.core,
+            plan.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=plan.name,
+            executor_class=Executor,
+            is_awaitable=cast(Any, optimized_is_awaitable),
+            operation_extensions=None,
+        )
+        result = await executed if isinstance(executed, Awaitable) else executed
+        if result.errors or result.data is None:
+            SERVED["full"] += 1
+            return None
+        context.log["operation"] = plan.name
+        if self.settings.metrics:
+            seconds = time.perf_counter() - started
+            metrics.observe_operation("query", plan.name, "success", seconds)
+        SERVED["fast"] += 1
+        return view.create_response({"data": result.data}, sub_response)
+
+    async def _prepare(self, request: Request) -> tuple[Plan, dict[str, Any] | None] | None:
+        """The plan, variables and context of a request the fast path may answer, or None."""
+        if tracing.tracer is not None:  # the full path's spans
+            return None
+        headers = request.headers
+        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != JSON or self.view._get_stream_transport_from_headers(headers):
+            return None
+        try:
+            data = json.loads(await request.body())  # as GraphQLView.parse_json reads it
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not data.keys() <= {"query", "variables", "operationName"}:
+            return None
+        query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+        if (
+            not isinstance(query, str)
+            or not isinstance(variables, dict | None)
+            or not isinstance(name, str | None)
+        ):
+            return None
+        plan = self.plan(query, name)
+        if plan is None or self._refused(plan, query, variables):
+            return None
+        return plan, variables
+
+    def plan(self, query: str, name: str | None) -> Plan | None:
+        """The plan of a query document, made on first sight; None: the full path's."""
+        key = (query, name)
+        if key in self.plans:
+            return self.plans[key]
+        if len(self.plans) >= MAX_PLANS:
+            self.plans.clear()
+        plan = self.plans[key] = self._make(query, name)
+        return plan
+
+    def _make(self, query: str, name: str | None) -> Plan | None:
+        try:
+            document = parse(query, **cast(Any, self.limits.parse_options))
+        except GraphQLError:
+            return None
+        operation = get_operation_ast(document, name)
+        if operation is None or operation.operation != OperationType.QUERY:
+            return None
+        query_type = self.core.query_type
+        assert query_type is not None
+        for selection in operation.selection_set.selections:
+            if not isinstance(selection, FieldNode):
+                return None  # a fragment at the root: nothing here to look at its fields
+            field = query_type.fields.get(selection.name.value)
+            if field is not None and _rate_limited(field):
+                return None  # an attempt counted here would be counted again on a refusal
+        if _kept_for(
+            self.core,
+            document,
+            ("rules", self.rules),
+            lambda: validate_document(self.core, document, self.rules),
+        ):
+            return None
+        first = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+        return Plan(document, operation, name if name is not None else _name(first))
+
+    def _refused(self, plan: Plan, query: str, variables: dict[str, Any] | None) -> bool:
+        """Whether QueryLimits or TextInputs would refuse the request (as they check it)."""
+        document = plan.document
+        if _kept_for(
+            self.core,
+            document,
+            ("limits", repr(variables)),
+            lambda: check(self.core, document, variables, self.limits),
+        ):
+            return True
+        return find_nul(self.core, document, query, plan.name, variables) is not None
+
+
+def _rate_limited(field: Any) -> bool:
+    declared = field.extensions.get("strawberry-definition")
+    return isinstance(declared, StrawberryField) and any(
+        isinstance(extension, RateLimit) for extension in declared.extensions
+    )
+
+
+def _name(operation: OperationDefinitionNode) -> str | None:
+    return operation.name.value if operation.name else None
