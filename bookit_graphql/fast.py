@@ -160,6 +160,12 @@ class FastPath:
             document = parse(query, **cast(Any, self.limits.parse_options))
         except GraphQLError:
             return None
+        # without operationName, Strawberry names the first operation (even of several)
+        first = next(
+            (d for d in document.definitions if isinstance(d, OperationDefinitionNode)), None
+        )
+        if name is None and first is not None:
+            name = _name(first)
         operation = get_operation_ast(document, name)
         if operation is None or operation.operation != OperationType.QUERY:
             return None
@@ -178,8 +184,7 @@ class FastPath:
             lambda: validate_document(self.core, document, self.rules),
         ):
             return None
-        first = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
-        return Plan(document, operation, name if name is not None else _name(first))
+        return Plan(document, operation, name)
 
     def _refused(self, plan: Plan, query: str, variables: dict[str, Any] | None) -> bool:
         """Whether QueryLimits or TextInputs would refuse the request (as they check it)."""
