@@ -8,8 +8,12 @@ declares its SQL (sql.py), PostgreSQL builds the field's whole value in one
 statement (response keys in selection order, scalars as scalars.SQL_FORMATS
 writes them, related rows as correlated subqueries) and it is returned as
 `Completed`, which `Executor` passes through instead of completing it field by
-field. This module knows GraphQL (selections, fragments, aliases,
-@skip/@include, variables, connections, scalars) and no domain.
+field. The statement writes the JSON text byte for byte as orjson would write
+the resolvers' answer (compact, orjson's escapes and floats), so over HTTP the
+text goes into the response as it is (orjson.Fragment), and the fast path
+(fast.py) answers with PostgreSQL's own bytes. This module knows GraphQL
+(selections, fragments, aliases, @skip/@include, variables, connections,
+scalars) and no domain.
 
 Whatever it cannot compile (a field without SQL, such as `availableSlots`; an
 argument that is not a literal or a variable; a directive other than

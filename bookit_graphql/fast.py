@@ -1,11 +1,12 @@
 """The fast path: a query seen before answered without Strawberry's request machinery.
 
 The first time the view sees a query text (with its operationName) it makes a
-`Plan`: the document parsed within the token limits, its operation chosen, the
-validation rules run (QueryLimits' cached validation, as schema.py's rules say).
-A later request for it skips Strawberry's body parsing, parse cache, extensions
-and result processing: its limits and NUL check are looked up as the full path
-does (limits.py keeps them per variables), the caller is authenticated, and
+`Plan`: the document parsed within the token limits, its operation chosen.
+Every request for it skips Strawberry's body parsing, parse cache, extensions
+and result processing: its limits, validation (schema.validation_rules) and NUL
+check are looked up as QueryLimits and TextInputs do (limits.kept_for keeps
+their results per document, and the limits' per variables; the plan keeps its
+document, so each is computed once), the caller is authenticated, and
 graphql-core executes the document with the same executor, so the resolvers,
 their arguments and the permission directives run as they always do. A compiled
 field (compiled.py) then arrives as the JSON text that PostgreSQL wrote, and
@@ -52,14 +53,15 @@ from strawberry.types.field import StrawberryField
 from bookit_graphql import metrics, tracing
 from bookit_graphql.compiled import Executor
 from bookit_graphql.inputs import find_nul
-from bookit_graphql.limits import Limits, _kept_for, check
+from bookit_graphql.limits import Limits, check, kept_for
 from bookit_graphql.ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from bookit_graphql.view import GraphQLView
 
 JSON = "application/json"
-MAX_PLANS = 1000  # distinct (query, operationName) kept; then forgotten, and made again
+MAX_PLANS = 500  # distinct (query, operationName) kept; then forgotten, and made again
+MAX_PLANNED_LENGTH = 32_000  # characters: a longer document takes the full path (memory)
 # How requests went: "fast" answered here; "full" left to the full path.
 SERVED: Counter[str] = Counter()
 
@@ -146,7 +148,10 @@ class FastPath:
         return plan, variables
 
     def plan(self, query: str, name: str | None) -> Plan | None:
-        """The plan of a query document, made on first sight; None: the full path's."""
+        """The plan of a query document, made on first sight (parsed, its operation chosen);
+        None: the full path's."""
+        if len(query) > MAX_PLANNED_LENGTH:
+            return None
         key = (query, name)
         if key in self.plans:
             return self.plans[key]
@@ -177,23 +182,23 @@ class FastPath:
             field = query_type.fields.get(selection.name.value)
             if field is not None and _rate_limited(field):
                 return None  # an attempt counted here would be counted again on a refusal
-        if _kept_for(
-            self.core,
-            document,
-            ("rules", self.rules),
-            lambda: validate_document(self.core, document, self.rules),
-        ):
-            return None
         return Plan(document, operation, name)
 
     def _refused(self, plan: Plan, query: str, variables: dict[str, Any] | None) -> bool:
-        """Whether QueryLimits or TextInputs would refuse the request (as they check it)."""
+        """Whether QueryLimits or TextInputs would refuse the request, checked as they check
+        it and kept with their results: the limits first (with these variables), so that
+        a hostile document never reaches the costly validation rules."""
         document = plan.document
-        if _kept_for(
+        if kept_for(
             self.core,
             document,
             ("limits", repr(variables)),
             lambda: check(self.core, document, variables, self.limits),
+        ) or kept_for(
+            self.core,
+            document,
+            ("rules", self.rules),
+            lambda: validate_document(self.core, document, self.rules),
         ):
             return True
         return find_nul(self.core, document, query, plan.name, variables) is not None
