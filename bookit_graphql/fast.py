@@ -13,15 +13,15 @@ field (compiled.py) then arrives as the JSON text that PostgreSQL wrote, and
 orjson writes it into the response as it is (orjson.Fragment): PostgreSQL's
 bytes reach the client without being decoded.
 
-Only the plain success is answered here: `{"data": ...}` with no error. A
-request that would get an error (a limit, a variable, a permission, NOT_FOUND,
-a cursor), a mutation or subscription, a batch, a streaming Accept, a document
-that does not parse or validate, tracing, or anything unusual in the body,
-takes the full path, which answers it exactly as it always has; the few
-statements of a refused attempt (the token check) then run twice. The log
-record, the metrics (`metrics.observe_operation`) and the response headers are
-the full path's, which tests/test_fast.py checks byte for byte, with the path on
-and off (BOOKIT_FAST_PATH).
+Errors of the execution (a variable, a permission, NOT_FOUND, a cursor, a
+database that is down) are answered here by the full path's own code:
+ContractErrors codes them, sets the status and the log record and counts the
+operation, and the view's process_result and create_response write them. A
+request refused before execution (a limit, validation, a NUL), a mutation or
+subscription, a batch, a streaming Accept, a document that does not parse,
+tracing, or anything unusual in the body takes the full path, which answers it
+exactly as it always has. tests/test_fast.py checks status, headers, bytes, log
+record and metrics with the path on and off (BOOKIT_FAST_PATH).
 """
 
 from __future__ import annotations
@@ -48,13 +48,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.field import StrawberryField
+from strawberry.types.graphql import OperationType as Operation
 
-from bookit_graphql import metrics, tracing
+from bookit_graphql import tracing
 from bookit_graphql.compiled import Executor
 from bookit_graphql.inputs import find_nul
 from bookit_graphql.limits import Limits, check, kept_for
 from bookit_graphql.ratelimit import RateLimit
+from bookit_graphql.schema import ContractErrors
 
 if TYPE_CHECKING:
     from bookit_graphql.view import GraphQLView
@@ -88,14 +91,18 @@ class FastPath:
         self.rules = rules  # the validation rules of the full path (schema.validation_rules)
         self.plans: dict[tuple[str, str | None], Plan | None] = {}
 
-    async def answer(self, request: Request) -> Response | None:
-        """The response to `request`, or None: the full path answers it."""
+    async def answer(self, request: Request, body: Any = None) -> Response | None:
+        """The response to `request`, or None: the full path answers it.
+
+        `body`: the request's JSON body as a step before this one read it (a trusted
+        document resolved to its `query`); by default, the request's own.
+        """
         started = time.perf_counter()
-        found = await self._prepare(request)
+        found = await self._prepare(request, body)
         if found is None:
             SERVED["full"] += 1
             return None
-        plan, variables = found
+        plan, query, variables = found
         view = self.view
         sub_response = await view.get_sub_response(request)
         # the caller (InvalidToken: 401, as the full path answers it)
@@ -110,29 +117,46 @@ class FastPath:
             is_awaitable=cast(Any, optimized_is_awaitable),
             operation_extensions=None,
         )
-        result = await executed if isinstance(executed, Awaitable) else executed
-        if result.errors or result.data is None:
-            SERVED["full"] += 1
-            return None
-        context.log["operation"] = plan.name
-        if self.settings.metrics:
-            seconds = time.perf_counter() - started
-            metrics.observe_operation("query", plan.name, "success", seconds)
+        done = await executed if isinstance(executed, Awaitable) else executed
+        # what the full path's ContractErrors does as the operation ends: the errors'
+        # codes, the status, the log record, the metrics (executing again would run
+        # the statements twice: a database that is down would take twice as long)
+        execution = ExecutionContext(
+            query=query,
+            schema=cast(Any, view.schema),
+            allowed_operations=(Operation.QUERY,),
+            context=context,
+            variables=variables,
+            provided_operation_name=plan.name,
+            graphql_document=plan.document,
+        )
+        result = execution.result = ExecutionResult(data=done.data, errors=done.errors)
+        contract = ContractErrors()
+        contract.execution_context = execution  # as Strawberry hands it its own
+        contract.finished(time.perf_counter() - started)
+        if result.errors:
+            SERVED["errors"] += 1
+            answer = await view.process_result(request, result)
+            view._handle_errors(result.errors, answer)
+            return view.create_response(answer, sub_response)
         SERVED["fast"] += 1
         return view.create_response({"data": result.data}, sub_response)
 
-    async def _prepare(self, request: Request) -> tuple[Plan, dict[str, Any] | None] | None:
-        """The plan, variables and context of a request the fast path may answer, or None."""
+    async def _prepare(
+        self, request: Request, data: Any
+    ) -> tuple[Plan, str, dict[str, Any] | None] | None:
+        """The plan, query and variables of a request the fast path may answer, or None."""
         if tracing.tracer is not None:  # the full path's spans
             return None
         headers = request.headers
         media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
         if media_type != JSON or self.view._get_stream_transport_from_headers(headers):
             return None
-        try:
-            data = json.loads(await request.body())  # as GraphQLView.parse_json reads it
-        except ValueError:
-            return None
+        if data is None:
+            try:
+                data = json.loads(await request.body())  # as GraphQLView.parse_json reads it
+            except ValueError:
+                return None
         if not isinstance(data, dict) or not data.keys() <= {"query", "variables", "operationName"}:
             return None
         query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
@@ -145,7 +169,7 @@ class FastPath:
         plan = self.plan(query, name)
         if plan is None or self._refused(plan, query, variables):
             return None
-        return plan, variables
+        return plan, query, variables
 
     def plan(self, query: str, name: str | None) -> Plan | None:
         """The plan of a query document, made on first sight (parsed, its operation chosen);

@@ -73,11 +73,16 @@ class ContractErrors(SchemaExtension):
             done = True
         finally:
             # also when a subscription ends by its client's `complete` (thrown in here)
-            context = self.execution_context.context
-            if isinstance(context, Context):
-                codes = self._finish(context) if done else []
-                if context.settings.metrics:
-                    self._count(codes, time.perf_counter() - started)
+            self.finished(time.perf_counter() - started, done=done)
+
+    def finished(self, seconds: float, *, done: bool = True) -> None:
+        """The operation has ended (`done`: with a result): code its errors, set the
+        status, and count it. The fast path (fast.py) calls it too."""
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            codes = self._finish(context) if done else []
+            if context.settings.metrics:
+                self._count(codes, seconds)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         """Each result a subscription streams gets its codes too (errors raised mid-stream,

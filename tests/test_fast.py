@@ -426,3 +426,22 @@ async def test_a_fast_read_is_one_compiled_statement_whatever_its_page_size(
             assert len(compiled) == 1, (operation, size, counter.statements)
             counts.append(counter.count)
         assert counts == [1 + (caller != "anonymous")] * len(sizes), (operation, counts)
+
+
+async def test_errors_of_the_execution_are_answered_without_executing_again(
+    twins: Twins,
+) -> None:
+    # given a service that does not exist, and a page size out of range
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    for operation, variables in (("Service", {"id": UNKNOWN_ID}), ("Services", {"first": 101})):
+        body = {"query": contract, "operationName": operation, "variables": variables}
+        # when it goes by the fast path
+        answered = fast.SERVED["errors"]
+        twins.counters["on"].clear()
+        answer = await twins.both({"json": body}, "anonymous", operation)
+
+        # then the fast path answered its error (as the full path would: `both`), having
+        # run its statement once
+        assert b'"errors"' in answer.body
+        assert fast.SERVED["errors"] == answered + 1
+        assert len(twins.counters["on"].statements) <= 1
