@@ -8,8 +8,12 @@ declares its SQL (sql.py), PostgreSQL builds the field's whole value in one
 statement (response keys in selection order, scalars as scalars.SQL_FORMATS
 writes them, related rows as correlated subqueries) and it is returned as
 `Completed`, which `Executor` passes through instead of completing it field by
-field. This module knows GraphQL (selections, fragments, aliases,
-@skip/@include, variables, connections, scalars) and no domain.
+field. The statement writes the JSON text byte for byte as orjson would write
+the resolvers' answer (compact, orjson's escapes and floats), so over HTTP the
+text goes into the response as it is (orjson.Fragment), and the fast path
+(fast.py) answers with PostgreSQL's own bytes. This module knows GraphQL
+(selections, fragments, aliases, @skip/@include, variables, connections,
+scalars) and no domain.
 
 Whatever it cannot compile (a field without SQL, such as `availableSlots`; an
 argument that is not a literal or a variable; a directive other than
@@ -72,7 +76,7 @@ from bookit_graphql.pagination import (
     page_size,
 )
 from bookit_graphql.permissions import Role
-from bookit_graphql.scalars import SQL_FORMATS
+from bookit_graphql.scalars import JSON_FORMATS, SQL_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ _COMPILED: dict[tuple[Any, ...], tuple[FieldNode, str | None, dict[str, Any]]] =
 # compilation is visible (and tests/test_sql.py fails on a field without SQL).
 FALLBACKS: collections.Counter[str] = collections.Counter()
 _PARAM = re.compile(r"%\((\w+)\)s")
+MARK = "/* compiled */"  # in every compiled statement
 
 
 class Unknown(Exception):
@@ -193,14 +198,13 @@ class Compiler:
         def compile() -> str:
             total = f"(SELECT count(*) FROM ({self.query_sql(listing.query)}) counted__)"
             page = self._listing_page(listing, limit, after)
-            json = self._connection(
+            return self._connection(
                 self.root_type(), self.nodes, page=page, limit=limit, total=total
             )
-            return f"{json}::text"
 
         sql_text, constants = self._cached(compile, id(listing.query), limit, after is None)
         found = await self._read(sql_text, {**constants, **params, **self.viewer})
-        return Completed(orjson.loads(found))
+        return self._completed(found)
 
     async def one(self, listing: Listing, *, missing: str) -> Any:
         """The one row of the listing, as the field's object type; NotFound(`missing`) if none."""
@@ -259,7 +263,7 @@ class Compiler:
         def compile() -> str:
             t = self._alias()
             json = self._object(self.root_type(), t, self.nodes)
-            return f"({json})::text FROM ({self.query_sql(listing.query)}) {t}"
+            return f"{json} FROM ({self.query_sql(listing.query)}) {t}"
 
         sql_text, constants = self._cached(compile, id(listing.query))
         # Who sees the same answer to a statement that reads the viewer: every admin
@@ -274,6 +278,13 @@ class Compiler:
         found = await self._read(sql_text, params)
         if found is None:
             raise NotFound(missing)
+        return self._completed(found)
+
+    def _completed(self, found: str) -> Completed:
+        """The JSON text as the field's value: passed through as it is over HTTP
+        (orjson writes a Fragment unchanged), else decoded."""
+        if self.context.fragments:
+            return Completed(orjson.Fragment(found))
         return Completed(orjson.loads(found))
 
     def _cached(self, compile: Callable[[], str], *shape: Any) -> tuple[str, dict[str, Any]]:
@@ -307,8 +318,8 @@ class Compiler:
         return self.type_of(root.fields[self.nodes[0].name.value])
 
     async def _read(self, sql_text: str, params: dict[str, Any]) -> Any:
-        """Runs `SELECT <sql>` (JSON first, as text: orjson parses it faster than psycopg)."""
-        return await self.context.reads.value(f"SELECT {sql_text}", params)
+        """Runs `SELECT <sql>`: the JSON, as text (MARK tells a compiled read in a log)."""
+        return await self.context.reads.value(f"SELECT {MARK} {sql_text}", params)
 
     # -- SQL of SQLAlchemy ------------------------------------------------------
 
@@ -456,16 +467,25 @@ class Compiler:
         return f"%({name})s"
 
     def _build(self, pairs: list[tuple[str, str]]) -> str:
-        if len(pairs) > 50:  # json_build_object takes at most 100 arguments
-            raise Unknown("more than 50 keys in one object")
-        return f"json_build_object({', '.join(f'{_literal(k)}, {v}' for k, v in pairs)})"
+        """The JSON text of an object, as orjson writes it: `{"key":value,...}`, keys in
+        selection order (json_build_object would write `{"key" : value, ...}`).
+
+        Each value is SQL of its JSON text, never NULL; a key is a GraphQL name,
+        which JSON writes as it is.
+        """
+        if not pairs:
+            return "'{}'"
+        parts = []
+        for i, (key, value) in enumerate(pairs):
+            parts += [_literal(("{" if i == 0 else ",") + f'"{key}":'), value]
+        return f"({' || '.join(parts)} || '}}')"
 
     def _object(self, type_: GraphQLObjectType, t: str, nodes: Sequence[FieldNode]) -> str:
         pairs = []
         for key, field_nodes in self.fields(type_.name, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
-                pairs.append((key, _literal(type_.name)))
+                pairs.append((key, _typename(type_)))
                 continue
             field = type_.fields.get(name)
             declaration = sql.declared(field) if field is not None else None
@@ -486,21 +506,22 @@ class Compiler:
             return self._scalar(field, self.expression_sql(declaration.expression, t))
         if isinstance(declaration, sql.CursorOf):
             column = sql.table_column(declaration.column)
-            return cursor_sql([(f"{t}.{column.name}", column.type.python_type)])
+            return _text(cursor_sql([(f"{t}.{column.name}", column.type.python_type)]))
         if isinstance(declaration, sql.SnapshotOf):
             r = self._alias()
             json = self._object(self.type_of(field), r, nodes)
             column = sql.table_column(declaration.column)
             row = f"json_populate_record(NULL::{declaration.table}, {t}.{column.name}::json)"
-            return f"(SELECT {json} FROM {row} {r})"
+            return f"coalesce((SELECT {json} FROM {row} {r}), 'null')"
         if isinstance(declaration, sql.JsonListOf):
             e = self._alias()
             json = self._object(self.type_of(field), e, nodes)
             column = sql.table_column(declaration.column)
             items = f"jsonb_array_elements({t}.{column.name}) WITH ORDINALITY {e}(v, n)"
-            return f"(SELECT coalesce(json_agg({json} ORDER BY {e}.n), '[]') FROM {items})"
+            return f"(SELECT {_array(json, f'{e}.n')} FROM {items})"
         if isinstance(declaration, sql.KeyOf):
-            return f"({t}.v -> {_literal(declaration.key)})"  # in its output form already
+            # a scalar in its output form already: jsonb writes it as json does
+            return f"coalesce(({t}.v -> {_literal(declaration.key)})::text, 'null')"
         if isinstance(declaration, sql.RelatedOf):
             r = self._alias()
             json = self._object(self.type_of(field), r, nodes)
@@ -509,19 +530,23 @@ class Compiler:
             found = f"(SELECT {json} FROM {target.table.name} {r} WHERE {where})"
             if declaration.visible is not None:
                 found = f"CASE WHEN {declaration.visible.sql(t)} THEN {found} END"
-            return found
+            return f"coalesce({found}, 'null')"
         if isinstance(declaration, sql.ChildrenOf):
             return self._children(field, declaration, t, nodes)
         raise Unknown(f"{type_.name}: {type(declaration).__name__}")
 
     def _scalar(self, field: GraphQLField, expression: str) -> str:
+        """The JSON text of a scalar or enum field's value."""
         named = get_named_type(field.type)
         if isinstance(named, GraphQLEnumType):
-            return expression  # the column holds the enum's name
+            return _text(expression)  # the column holds the enum's name
         if not isinstance(named, GraphQLScalarType):
             raise Unknown(named.name)
+        written = JSON_FORMATS.get(named.name)
+        if written is not None:
+            return f"coalesce({written(expression)}, 'null')"
         format = SQL_FORMATS.get(named.name)
-        return format(expression) if format is not None else expression
+        return _text(format(expression) if format is not None else expression)
 
     def _children(
         self, field: GraphQLField, of: sql.ChildrenOf, t: str, nodes: Sequence[FieldNode]
@@ -576,21 +601,21 @@ class Compiler:
         for key, field_nodes in self.fields(connection.name, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
-                found = _literal(connection.name)
+                found = _typename(connection)
             elif name == "totalCount":
-                found = total
+                found = _text(total)
             elif name == "pageInfo":
                 info = []
                 info_type = self.type_of(connection.fields[name])
                 for info_key, info_nodes in self.fields(info_type.name, field_nodes).items():
                     info_name = info_nodes[0].name.value
                     if info_name == "hasNextPage":
-                        info.append((info_key, f"count(*) > {limit}"))
+                        info.append((info_key, _text(f"count(*) > {limit}")))
                     elif info_name == "endCursor":
                         last = f"(array_agg({cursor} ORDER BY {p}.n__ DESC) {kept})[1]"
-                        info.append((info_key, last))
+                        info.append((info_key, _text(last)))
                     elif info_name == "__typename":
-                        info.append((info_key, _literal(info_type.name)))
+                        info.append((info_key, _typename(info_type)))
                     else:
                         raise Unknown(f"{info_type.name}.{info_name}")
                 found = self._build(info)
@@ -601,15 +626,14 @@ class Compiler:
                 for edge_key, edge_nodes in self.fields(edge_type.name, field_nodes).items():
                     edge_name = edge_nodes[0].name.value
                     if edge_name == "cursor":
-                        edge.append((edge_key, cursor))
+                        edge.append((edge_key, _text(cursor)))
                     elif edge_name == "node":
                         edge.append((edge_key, self._object(node_type, p, edge_nodes)))
                     elif edge_name == "__typename":
-                        edge.append((edge_key, _literal(edge_type.name)))
+                        edge.append((edge_key, _typename(edge_type)))
                     else:
                         raise Unknown(f"{edge_type.name}.{edge_name}")
-                rows = f"json_agg({self._build(edge)} ORDER BY {p}.n__) {kept}"
-                found = f"coalesce({rows}, '[]')"
+                found = _array(self._build(edge), f"{p}.n__", kept)
             else:
                 raise Unknown(f"{connection.name}.{name}")
             pairs.append((key, found))
@@ -639,6 +663,21 @@ def _literal_sql(clause: Any) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _text(expression: str) -> str:
+    """The JSON text of an SQL value, as orjson writes it (PostgreSQL escapes strings alike)."""
+    return f"coalesce(to_json({expression})::text, 'null')"
+
+
+def _typename(type_: GraphQLObjectType) -> str:
+    return _literal(f'"{type_.name}"')
+
+
+def _array(item: str, order: str, kept: str = "") -> str:
+    """The JSON text of an array of `item`s (JSON texts) in `order`, aggregated: `[a,b]`
+    (json_agg would write `[a, b]`)."""
+    return f"coalesce('[' || string_agg({item}, ',' ORDER BY {order}) {kept} || ']', '[]')"
 
 
 def _plain_value(value: Any) -> Any:

@@ -119,6 +119,8 @@ class Settings:
     apq_register: bool = setting("BOOKIT_APQ_REGISTER", True, production=False)
     # compiled.py: hot reads built as JSON by one SQL statement
     compiled_reads: bool = setting("BOOKIT_COMPILED_READS", True)
+    # fast.py: a known query's plain success answered before Strawberry runs
+    fast_path: bool = setting("BOOKIT_FAST_PATH", True)
     # GET /metrics (metrics.py); on another port than the API's when this is not 0
     metrics: bool = setting("BOOKIT_METRICS", True)
     metrics_port: int = setting("BOOKIT_METRICS_PORT", 0)

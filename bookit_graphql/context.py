@@ -52,6 +52,9 @@ class Context:
     session_id: uuid.UUID | None = None  # the caller's refresh-token family
     request_id: str = "-"
     log: dict[str, Any] = field(default_factory=dict)  # this request's log record
+    # compiled.py's values as orjson.Fragment (their JSON text, encoded as it is) rather
+    # than decoded: true over HTTP, where nothing reads the result before orjson writes it
+    fragments: bool = False
     connection_params: dict[str, Any] | None = None  # a WebSocket's connection_init payload
     closing: list[Callable[[], None]] = field(default_factory=list)  # run when a socket ends
     _loaders: dict[type[Any], Any] = field(default_factory=dict)

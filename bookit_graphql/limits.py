@@ -335,7 +335,7 @@ def _literal(node: object) -> object:
 _kept: dict[tuple[int, int, Hashable], tuple[GraphQLSchema, DocumentNode, list[GraphQLError]]] = {}
 
 
-def _kept_for(
+def kept_for(
     schema: GraphQLSchema,
     document: DocumentNode,
     key: Hashable,
@@ -383,7 +383,7 @@ class QueryLimits(SchemaExtension):
         # the limits depend on the variables (a page size), validation on the rules
         # copies: a kept list is shared by every request, and errors get coded in place
         errors = list(
-            _kept_for(
+            kept_for(
                 schema,
                 document,
                 ("limits", repr(variables)),  # as parsed from the request: any JSON
@@ -392,7 +392,7 @@ class QueryLimits(SchemaExtension):
         )
         if not errors:
             errors = list(
-                _kept_for(
+                kept_for(
                     schema,
                     document,
                     ("rules", tuple(rules)),

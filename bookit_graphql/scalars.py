@@ -163,6 +163,21 @@ SQL_FORMATS = {
 }
 
 
+def float_json(expression: str) -> str:
+    """The JSON text of a Float, of a numeric expression, as orjson writes a Python float
+    (`4.5`, `4.0`: PostgreSQL would write `4.50` or `4`), or NULL. Plain decimals
+    only, which orjson writes for magnitudes from 1e-4 up to 1e16 (ratings, here)."""
+    value = f"({expression})::numeric"
+    return (
+        f"CASE WHEN {value} = trunc({value}) THEN trunc({value})::text || '.0' "
+        f"ELSE trim_scale({value})::text END"
+    )
+
+
+# Scalars whose JSON text the compiled reads write themselves (not strings), by name.
+JSON_FORMATS = {"Float": float_json}
+
+
 def parse_id(value: str) -> uuid.UUID | None:
     """The UUID behind an opaque ID, or None when it cannot name anything."""
     try:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError, specified_rules
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
 from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension
@@ -73,11 +73,16 @@ class ContractErrors(SchemaExtension):
             done = True
         finally:
             # also when a subscription ends by its client's `complete` (thrown in here)
-            context = self.execution_context.context
-            if isinstance(context, Context):
-                codes = self._finish(context) if done else []
-                if context.settings.metrics:
-                    self._count(codes, time.perf_counter() - started)
+            self.finished(time.perf_counter() - started, done=done)
+
+    def finished(self, seconds: float, *, done: bool = True) -> None:
+        """The operation has ended (`done`: with a result): code its errors, set the
+        status, and count it. The fast path (fast.py) calls it too."""
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            codes = self._finish(context) if done else []
+            if context.settings.metrics:
+                self._count(codes, seconds)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         """Each result a subscription streams gets its codes too (errors raised mid-stream,
@@ -175,6 +180,17 @@ class BookItSchema(strawberry.Schema):
         """Nothing: ContractErrors logs the unexpected ones, with the request id."""
 
 
+def extra_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
+    """The validation rules run besides graphql-core's standard ones."""
+    return () if settings.introspection else (NoSchemaIntrospectionCustomRule,)
+
+
+def validation_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
+    """Every rule that validates a document, in the order the full path runs them (the
+    fast path's validation shares QueryLimits' cache through this tuple)."""
+    return (*specified_rules, *extra_rules(settings))
+
+
 def build_schema(settings: Settings | None = None) -> BookItSchema:
     settings = settings or Settings()
     limits = Limits.from_settings(settings)
@@ -184,8 +200,8 @@ def build_schema(settings: Settings | None = None) -> BookItSchema:
         lambda: QueryLimits(limits),  # instead of ValidationCache: the limits come first
         TextInputs,  # after QueryLimits: on a valid document
     ]
-    if not settings.introspection:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if extra_rules(settings):
+        extensions.append(lambda: AddValidationRules(list(extra_rules(settings))))
     if tracing.tracer is not None:
         extensions.insert(0, tracing.OperationSpan)  # outermost: its span holds the others' work
     return BookItSchema(

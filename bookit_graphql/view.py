@@ -7,7 +7,6 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
@@ -21,11 +20,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -40,6 +38,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from bookit_graphql import documents, metrics
 from bookit_graphql.config import Settings
 from bookit_graphql.context import Context
+from bookit_graphql.direct import DIRECT, Direct
 from bookit_graphql.errors import (
     SERVICE_RETRY_AFTER,
     BookItError,
@@ -51,7 +50,9 @@ from bookit_graphql.errors import (
     as_bookit_error,
     coded,
 )
+from bookit_graphql.fast import FastPath
 from bookit_graphql.roles import Role
+from bookit_graphql.schema import validation_rules
 from bookit_graphql.web import graphiql_page
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -96,37 +97,6 @@ class Authenticator(Protocol):
         self, user_id: uuid.UUID, recheck: Callable[[], Coroutine[Any, Any, None]]
     ) -> Callable[[], None]:
         """Run `recheck` when the user's rights change, until the returned function is called."""
-
-
-class Direct:
-    """Sends one graphql-transport-ws operation's `next` frames from payloads encoded already.
-
-    A subscription whose results its subscribers share (bookingChanged) hands the
-    payload's JSON text here instead of yielding a result that graphql-core would
-    execute, the extensions inspect and Strawberry encode, once per subscriber:
-    the frame is the same text, `{"id":..,"type":"next","payload":..}`, and it
-    is sent in the same order, from the operation's own task.
-    """
-
-    def __init__(self, operation: Operation[Context, None], websocket: WebSocket) -> None:
-        self.operation, self.websocket = operation, websocket
-        self.prefix = '{"id":' + orjson.dumps(operation.id).decode() + ',"type":"next","payload":'
-
-    @staticmethod
-    def current() -> Direct | None:
-        """The operation this task runs, if it runs on graphql-transport-ws."""
-        return DIRECT.get()
-
-    async def next(self, payload: str) -> None:
-        if self.operation.completed:  # as Operation.send_operation_message
-            return
-        try:
-            await self.websocket.send_text(f"{self.prefix}{payload}}}")
-        except WebSocketDisconnect as error:  # as Strawberry's send_json
-            raise WebSocketDisconnected from error
-
-
-DIRECT: ContextVar[Direct | None] = ContextVar("DIRECT", default=None)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -258,6 +228,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.documents = registry
         self.graphql_schema: GraphQLSchema = schema._schema  # graphql-core's, to validate with
         self._tasks: set[asyncio.Task[None]] = set()
+        # known queries' plain successes, before Strawberry runs (fast.py)
+        self.fast = FastPath(self, rules=validation_rules(settings)) if settings.fast_path else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -276,7 +248,11 @@ class GraphQLView(GraphQL[Context, None]):
             declared = dict(scope["headers"]).get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.settings.max_body_bytes:
                 raise RequestTooLarge(self.settings.max_body_bytes)  # read none of it
-            response = await self.run(Request(scope, self._capped(receive)))
+            request = Request(scope, self._capped(receive))
+            found = None
+            if self.fast is not None and scope["method"] == "POST":
+                found = await self.fast.answer(request)  # its body stays read for Strawberry
+            response = found if found is not None else await self.run(request)
         except RequestTooLarge as error:
             response = error_response(413, error, count=count)
         except UnsupportedMediaType as error:
@@ -352,13 +328,15 @@ class GraphQLView(GraphQL[Context, None]):
             fields=data,
         )
 
-    async def resolve(self, fields: dict[str, Any], context: Context) -> documents.Resolved:
-        """The text and trusted document of a request's fields (documents.resolve)."""
+    async def resolve(self, fields: dict[str, Any], context: Context | None) -> documents.Resolved:
+        """The text and trusted document of a request's fields (documents.resolve);
+        without a context (the fast path, by id alone), as for a caller who is no admin."""
+        user = context.user if context is not None else None
         return await documents.resolve(
             fields,
             self.documents,
             self.settings,
-            admin=context.user is not None and context.user.role == Role.ADMIN,
+            admin=user is not None and user.role == Role.ADMIN,
             schema=self.graphql_schema,
         )
 
@@ -422,6 +400,7 @@ class GraphQLView(GraphQL[Context, None]):
             hub=state.hub,
             request_id=getattr(request.state, "request_id", "-"),
             log=getattr(request.state, "log", {}),
+            fragments=isinstance(request, Request),  # create_response's orjson writes them
         )
         request.state.context = context
         if isinstance(request, Request):

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 
-from bookit_graphql import demo
+from bookit_graphql import compiled, demo
 from bookit_graphql.app import create_app
 from bookit_graphql.compiled import FALLBACKS
 from bookit_graphql.config import Settings
@@ -49,7 +49,7 @@ TODAY = date(2026, 11, 25)
 CALLERS = ("anonymous", "user", "admin")
 UNKNOWN_ID = "8d5e4d4e-0000-4000-8000-000000000000"
 # Only the compiled reads build JSON in SQL: the sign that a request was compiled.
-COMPILED_MARK = "json_build_object"
+COMPILED_MARK = compiled.MARK
 GENERATED = 250  # documents that hypothesis-graphql makes for the last test
 # The root fields whose reads compile (`me` is the token check's row: nothing to read);
 # bookingChanged is compiled too: tests/bookings/test_subscriptions.py compares it.
@@ -510,6 +510,7 @@ class Exchange:
     resolved: dict[str, Any]
     took_compiled_path: bool
     statuses: tuple[int, int]  # HTTP, compiled and resolved
+    bodies: tuple[bytes, bytes]  # as sent, compiled and resolved
 
 
 @dataclass
@@ -539,7 +540,8 @@ class Twins:
         took = any(COMPILED_MARK in s for s in self.counters["compiled"].statements)
         compiled, resolved = responses["compiled"], responses["resolved"]
         statuses = (compiled.status_code, resolved.status_code)
-        return Exchange(compiled.json(), resolved.json(), took, statuses)
+        bodies = (compiled.content, resolved.content)
+        return Exchange(compiled.json(), resolved.json(), took, statuses, bodies)
 
 
 def bind(value: Any, known: Mapping[str, str]) -> Any:
@@ -568,6 +570,8 @@ def assert_same(exchange: Exchange, what: str) -> None:
     compiled, resolved = comparable(exchange.compiled), comparable(exchange.resolved)
     assert compiled == resolved, f"{what}\ncompiled: {compiled}\nresolved: {resolved}"
     assert exchange.statuses[0] == exchange.statuses[1], what
+    if "errors" not in exchange.resolved:  # and byte for byte: SQL writes JSON as orjson does
+        assert exchange.bodies[0] == exchange.bodies[1], what
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ from bookit_graphql.bookings.models import BookingEventKind
 from bookit_graphql.bookings.types import Booking
 from bookit_graphql.compiled import Compiler, Unknown
 from bookit_graphql.context import Context
+from bookit_graphql.direct import Direct
 from bookit_graphql.errors import CursorExpired, NotFound, ServiceUnavailable
 from bookit_graphql.pagination import Listing, decode_cursor, encode_cursor
 from bookit_graphql.permissions import Role, authenticated
 from bookit_graphql.scalars import parse_id
-from bookit_graphql.view import Direct
 
 # Close code for a subscriber that could not keep up (RFC 6455 "try again later").
 TOO_SLOW = 1013
@@ -148,7 +148,7 @@ class BookingSubscriptions:
 
 
 def _direct(info: Info[Context, None], compiler: Compiler | None) -> Direct | None:
-    """Where this subscription may send its events' `next` payloads itself (view.Direct).
+    """Where this subscription may send its events' `next` payloads itself (direct.Direct).
 
     Compiled, an event's payload is the same JSON text for every subscriber with
     the same selection and audience (Compiler.shared_payload): graphql-core's
