@@ -1,17 +1,20 @@
 """The fast path: a query seen before answered without Strawberry's request machinery.
 
-The first time the view sees a query text (with its operationName) it makes a
-`Plan`: the document parsed within the token limits, its operation chosen.
-Every request for it skips Strawberry's body parsing, parse cache, extensions
-and result processing: its limits, validation (schema.validation_rules) and NUL
-check are looked up as QueryLimits and TextInputs do (limits.kept_for keeps
-their results per document, and the limits' per variables; the plan keeps its
-document, so each is computed once), the caller is authenticated, and
-graphql-core executes the document with the same executor, so the resolvers,
-their arguments and the permission directives run as they always do. A compiled
-field (compiled.py) then arrives as the JSON text that PostgreSQL wrote, and
-orjson writes it into the response as it is (orjson.Fragment): PostgreSQL's
-bytes reach the client without being decoded.
+A request names its document by text, or by a trusted document's id
+(`documentId`, or an APQ hash without text: documents.resolve, as the full path
+resolves it; free-form text in required mode, an APQ registration and a refused
+id are the full path's). The first time the view sees a query text (with its
+operationName) it makes a `Plan`: the document parsed within the token limits,
+its operation chosen. Every request for it skips Strawberry's body parsing,
+parse cache, extensions and result processing: its limits, validation
+(schema.validation_rules) and NUL check are looked up as QueryLimits and
+TextInputs do (limits.kept_for keeps their results per document, and the limits'
+per variables; the plan keeps its document, so each is computed once), the
+caller is authenticated, and graphql-core executes the document with the same
+executor, so the resolvers, their arguments and the permission directives run as
+they always do. A compiled field (compiled.py) then arrives as the JSON text
+that PostgreSQL wrote, and orjson writes it into the response as it is
+(orjson.Fragment): PostgreSQL's bytes reach the client without being decoded.
 
 Errors of the execution (a variable, a permission, NOT_FOUND, a cursor, a
 database that is down) are answered here by the full path's own code:
