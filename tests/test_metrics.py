@@ -91,7 +91,8 @@ async def test_operations_are_counted_by_type_name_and_outcome(
     assert delta(operations, type="query", name="unregistered", outcome="error") == 1
     assert delta(operations, type="query", name="unregistered", outcome="success") == 5
     assert not [labels for (name, labels) in after if "MyVeryOwnName" in str(labels)]
-    assert not [labels for (name, labels) in after if "'Me'" in str(labels)]
+    # (Me may be counted under its name by earlier tests that sent it by id, not here)
+    assert delta(operations, type="query", name="Me", outcome="error") == 0
     # with their durations in the histogram
     histogram = "bookit_graphql_operation_duration_seconds"
     labels = {"type": "query", "name": "Services", "outcome": "success"}
