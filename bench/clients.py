@@ -20,8 +20,14 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def login(client: httpx.AsyncClient, url: str, email: str, password: str) -> str:
+    """The access token; a login refused as busy (HTTP 503) is retried after Retry-After,
+    as a client should."""
     variables = {"input": {"email": email, "password": password}}
-    response = await client.post(url, json=documents.body(documents.LOGIN, "Login", variables))
+    for _ in range(30):
+        response = await client.post(url, json=documents.body(documents.LOGIN, "Login", variables))
+        if response.status_code != 503:
+            break
+        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
     payload = response.json()
     if "errors" in payload:
         raise RuntimeError(f"login of {email} failed: {payload['errors']}")
