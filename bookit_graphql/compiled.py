@@ -152,6 +152,32 @@ async def one(info: Info[Context, None], listing: Listing, *, missing: str) -> A
     return row
 
 
+async def written(info: Info[Context, None], listing: Listing, row: Any, *, missing: str) -> Any:
+    """A mutation's answer about the row it has just written: the row itself when the
+    selection reads only its own columns; else the listing's row compiled, one statement
+    for every related row the selection reaches (the loaders would send one each), or
+    the row for the resolvers when it cannot be compiled."""
+    compiler = Compiler.of(info)
+    if compiler is None:
+        return row
+    try:
+        type_ = compiler.root_type()
+        selected = compiler.fields(type_.name, compiler.nodes).values()
+        beyond = [
+            nodes[0].name.value
+            for nodes in selected
+            if isinstance(
+                sql.declared(type_.fields.get(nodes[0].name.value)), sql.RelatedOf | sql.ChildrenOf
+            )
+        ]
+        if not beyond:
+            return row
+        return await compiler.one(listing, missing=missing)
+    except Unknown as unknown:
+        fell_back(info.field_name, unknown)
+        return row
+
+
 def fell_back(root: str, unknown: Unknown) -> None:
     """Note that a read of the root field `root` is resolved, and the field that made it so."""
     field = str(unknown)
@@ -169,7 +195,8 @@ class Compiler:
         self.fragments = raw.fragments
         self.variables: dict[str, Any] = info.variable_values
         self.nodes: list[FieldNode] = raw.field_nodes
-        self.subscription = raw.operation.operation == OperationType.SUBSCRIPTION
+        self.operation = raw.operation.operation
+        self.subscription = self.operation == OperationType.SUBSCRIPTION
         self.context = info.context
         viewer = info.context.user
         self.viewer: dict[str, Any] = {  # the statement's parameters about the caller
@@ -312,8 +339,13 @@ class Compiler:
         return found[1], found[2]
 
     def root_type(self) -> GraphQLObjectType:
-        """The object type of the field being compiled (a query's or a subscription's)."""
-        root = self.schema.subscription_type if self.subscription else self.schema.query_type
+        """The object type of the field being compiled (a query's, a mutation's or a
+        subscription's)."""
+        root = {
+            OperationType.QUERY: self.schema.query_type,
+            OperationType.MUTATION: self.schema.mutation_type,
+            OperationType.SUBSCRIPTION: self.schema.subscription_type,
+        }[self.operation]
         assert root is not None
         return self.type_of(root.fields[self.nodes[0].name.value])
 

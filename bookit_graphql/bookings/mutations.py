@@ -7,9 +7,12 @@ statement on the psycopg pool (bookings/service.py), deleteBooking an ORM sessio
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.types import Info
 
+from bookit_graphql import compiled
 from bookit_graphql.bookings import service
 from bookit_graphql.bookings.types import Booking, CreateBookingInput, UpdateBookingInput
 from bookit_graphql.context import Context
@@ -37,7 +40,7 @@ class BookingMutations:
             ends_at=input.ends_at,
             idempotency_key=input.idempotency_key,
         )
-        return Booking.of(row)
+        return Booking.of(await _answer(info, row))
 
     @strawberry.mutation(
         extensions=authenticated(),
@@ -58,7 +61,7 @@ class BookingMutations:
             ends_at=input.ends_at,
             status=input.status,
         )
-        return Booking.of(row)
+        return Booking.of(await _answer(info, row))
 
     @strawberry.mutation(
         extensions=authenticated(),
@@ -72,3 +75,11 @@ class BookingMutations:
             lambda session: service.delete_booking(session, actor=actor, booking_id=parse_id(id)),
         )
         return True
+
+
+async def _answer(info: Info[Context, None], row: Any) -> Any:
+    """The written booking as the mutation's selection asks for it (compiled.written)."""
+    actor = info.context.user
+    assert actor is not None
+    listing = service.booking_listing(actor=actor, booking_id=row.id)
+    return await compiled.written(info, listing, row, missing="No such booking.")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bookit_graphql.bookings.models import BookingStatus
 from bookit_graphql.catalog.models import Service
-from tests.bookings.support import BASE, at
+from tests.bookings.support import BASE, BOOKING, CREATE_BOOKING, RESCHEDULE_BOOKING, at
 from tests.conftest import StatementCounter
 from tests.factories import Rows
 from tests.helpers import Account, gql
@@ -161,3 +161,46 @@ async def test_kept_rules_are_read_again_when_the_service_changed_under_them(
     # the statement said the kept rules were stale; they were read again, and judged again
     assert kinds(statements) == ["auth", "bookit_create_booking", "rules", "bookit_create_booking"]
     assert await count_bookings() == 1
+
+
+async def test_a_booking_with_its_related_rows_is_answered_by_one_compiled_read(
+    client: httpx.AsyncClient,
+    alice: Account,
+    admin: Account,
+    service_id: str,
+    statements: StatementCounter,
+) -> None:
+    # given a process that has read the service's rules once
+    first = await gql(
+        client, CREATE, {"input": {"serviceId": service_id, "startsAt": at(1)}}, token=alice.token
+    )
+    assert "errors" not in first, first
+    # when a booking's answer selects its service, its user and its review
+    statements.clear()
+    body = await gql(
+        client,
+        CREATE_BOOKING,
+        {"input": {"serviceId": service_id, "startsAt": at(5)}},
+        token=alice.token,
+    )
+    # then the write is one statement and the whole answer one more, built by PostgreSQL
+    made = body["data"]["createBooking"]
+    assert kinds(statements)[:2] == ["auth", "bookit_create_booking"]
+    assert len(statements.statements) == 3
+    assert "/* compiled */" in statements.statements[2]
+    # and it is what the booking query answers (itself checked against the resolvers)
+    read = await gql(client, BOOKING, {"id": made["id"]}, token=alice.token)
+    assert read["data"]["booking"] == made
+    assert made["service"]["id"] == service_id
+    assert made["user"]["id"] == alice.id
+    assert made["review"] is None
+    # and a move by an admin answers the same way, as the booking query shows it to them
+    statements.clear()
+    moved = await gql(
+        client, RESCHEDULE_BOOKING, {"id": made["id"], "startsAt": at(9)}, token=admin.token
+    )
+    answer = moved["data"]["updateBooking"]
+    assert answer["startsAt"] == at(9)
+    assert any("/* compiled */" in statement for statement in statements.statements)
+    again = await gql(client, BOOKING, {"id": made["id"]}, token=admin.token)
+    assert again["data"]["booking"] == answer
