@@ -10,7 +10,7 @@ import httpx
 import icalendar
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtplib import SMTPConnectError, SMTPException
+from aiosmtplib import SMTPAuthenticationError, SMTPConnectError, SMTPException
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -224,7 +224,7 @@ async def test_smtp_with_a_user_and_password_authenticates() -> None:
         assert isinstance(data, LoginPassword)
         ok = (data.login, data.password) == (b"mailer", b"s3cret/word")
         logins.append((data.login.decode(), ok))
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # unhandled: aiosmtpd answers 535 itself
 
     inbox, port = Inbox(), free_port()
     controller = Controller(
@@ -241,9 +241,17 @@ async def test_smtp_with_a_user_and_password_authenticates() -> None:
         await SmtpMailer(f"smtp://mailer:s3cret%2Fword@127.0.0.1:{port}").send(_message())
         with pytest.raises(SMTPException):  # the server requires a login
             await SmtpMailer(f"smtp://127.0.0.1:{port}", timeout=5).send(_message())
+        # a wrong password is refused by the server, and the error does not repeat it
+        with pytest.raises(SMTPAuthenticationError) as refused:
+            await SmtpMailer(f"smtp://mailer:wr0ng-pass@127.0.0.1:{port}", timeout=5).send(
+                _message()
+            )
+        assert "wr0ng-pass" not in str(refused.value)
     finally:
         controller.stop()
-    assert logins == [("mailer", True)]
+    # the right login once; the wrong one refused for each mechanism aiosmtplib tries
+    assert logins[0] == ("mailer", True)
+    assert set(logins[1:]) == {("mailer", False)}  # and at least one
     assert [m["Subject"] for m in inbox.messages] == ["Hello"]
 
 
