@@ -200,8 +200,60 @@ async def test_a_booking_with_its_related_rows_is_answered_by_its_own_statement(
     )
     answer = moved["data"]["updateBooking"]
     assert answer["startsAt"] == at(9)
-    assert kinds(statements)[0] == "auth" and kinds(statements)[-1] == "bookit_update_booking"
+    assert kinds(statements)[0] == "auth"
+    assert kinds(statements)[-1] == "bookit_update_booking"
     assert "/* compiled */" in statements.statements[-1]
     assert not any("/* compiled */" in statement for statement in statements.statements[:-1])
     again = await gql(client, BOOKING, {"id": made["id"]}, token=admin.token)
     assert again["data"]["booking"] == answer
+
+
+ANSWER_WITH_DIRECTIVES = """
+mutation($input: CreateBookingInput!, $withService: Boolean!) {
+  createBooking(input: $input) {
+    id status
+    service @include(if: $withService) { id title }
+    user { fullName }
+  }
+}
+"""
+READ_WITH_DIRECTIVES = """
+query($id: ID!, $withService: Boolean!) {
+  booking(id: $id) {
+    id status
+    service @include(if: $withService) { id title }
+    user { fullName }
+  }
+}
+"""
+
+
+async def test_the_answer_follows_the_variables_its_selection_reads_and_a_replay_answers_alike(
+    client: httpx.AsyncClient, alice: Account, service_id: str, statements: StatementCounter
+) -> None:
+    # given one mutation document whose selection reads a variable, sent with either value
+    answers = []
+    for hours, with_service in ((1, True), (3, False), (5, True)):
+        statements.clear()
+        variables = {
+            "input": {"serviceId": service_id, "startsAt": at(hours), "idempotencyKey": str(hours)},
+            "withService": with_service,
+        }
+        body = await gql(client, ANSWER_WITH_DIRECTIVES, variables, token=alice.token)
+        # then each answers as its own selection says, in the write's own statement
+        made = body["data"]["createBooking"]
+        assert ("service" in made) is with_service, made
+        written = [k for k in kinds(statements) if k not in ("auth", "rules")]  # rules: once
+        assert written == ["bookit_create_booking"], statements.statements
+        read = await gql(
+            client,
+            READ_WITH_DIRECTIVES,
+            {"id": made["id"], "withService": with_service},
+            token=alice.token,
+        )
+        assert read["data"]["booking"] == made
+        answers.append((variables, made))
+    # and a retry with the same key answers the first call's booking, as the first call did
+    for variables, made in answers:
+        again = await gql(client, ANSWER_WITH_DIRECTIVES, variables, token=alice.token)
+        assert again["data"]["createBooking"] == made
