@@ -155,6 +155,34 @@ async def one(info: Info[Context, None], listing: Listing, *, missing: str) -> A
     return row
 
 
+async def written(info: Info[Context, None], listing: Listing, row: Any, *, missing: str) -> Any:
+    """A mutation's answer about the row it has just written, read after its write
+    committed: the row itself when the selection reads only its own columns; else the
+    listing's row compiled, one statement for every related row the selection reaches
+    (the loaders would send one each), or the row for the resolvers when it cannot be
+    compiled. For a write whose answer reaches rows it changed besides its own
+    (createReview: its service's statistics), which `answer` would read as they were."""
+    compiler = Compiler.of(info)
+    if compiler is None:
+        return row
+    try:
+        type_ = compiler.root_type()
+        selected = compiler.fields(type_.name, compiler.nodes).values()
+        beyond = [
+            nodes[0].name.value
+            for nodes in selected
+            if isinstance(
+                sql.declared(type_.fields.get(nodes[0].name.value)), sql.RelatedOf | sql.ChildrenOf
+            )
+        ]
+        if not beyond:
+            return row
+        return await compiler.one(listing, missing=missing)
+    except Unknown as unknown:
+        fell_back(info.field_name, unknown)
+        return row
+
+
 def answer(info: Info[Context, None]) -> Answer | None:
     """A mutation's answer about the row it writes, as SQL for the write's own statement
     to select (db.Answer, over the row named db.WRITTEN): no statement of its own.
