@@ -49,7 +49,9 @@ from graphql import (
     GraphQLScalarType,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     NullValueNode,
+    ObjectValueNode,
     OperationType,
     SelectionNode,
     StringValueNode,
@@ -66,6 +68,7 @@ from strawberry.types import Info
 
 from bookit_graphql import metrics, sql
 from bookit_graphql.context import Context
+from bookit_graphql.db import WRITTEN, Answer
 from bookit_graphql.errors import BadUserInput, NotFound
 from bookit_graphql.pagination import (
     Connection,
@@ -153,10 +156,12 @@ async def one(info: Info[Context, None], listing: Listing, *, missing: str) -> A
 
 
 async def written(info: Info[Context, None], listing: Listing, row: Any, *, missing: str) -> Any:
-    """A mutation's answer about the row it has just written: the row itself when the
-    selection reads only its own columns; else the listing's row compiled, one statement
-    for every related row the selection reaches (the loaders would send one each), or
-    the row for the resolvers when it cannot be compiled."""
+    """A mutation's answer about the row it has just written, read after its write
+    committed: the row itself when the selection reads only its own columns; else the
+    listing's row compiled, one statement for every related row the selection reaches
+    (the loaders would send one each), or the row for the resolvers when it cannot be
+    compiled. For a write whose answer reaches rows it changed besides its own
+    (createReview: its service's statistics), which `answer` would read as they were."""
     compiler = Compiler.of(info)
     if compiler is None:
         return row
@@ -176,6 +181,46 @@ async def written(info: Info[Context, None], listing: Listing, row: Any, *, miss
     except Unknown as unknown:
         fell_back(info.field_name, unknown)
         return row
+
+
+def answer(info: Info[Context, None]) -> Answer | None:
+    """A mutation's answer about the row it writes, as SQL for the write's own statement
+    to select (db.Answer, over the row named db.WRITTEN): no statement of its own.
+    None when it cannot be compiled (the row then goes to the resolvers) or compiled
+    reads are off.
+
+    The answer's subqueries (the booking's service, user and review) read the
+    statement's snapshot, taken as it starts, while the written row is the one the
+    function returns. That suits a write that changes no row its answer reaches
+    but the one it returns: createBooking and updateBooking (a booking that can
+    change has no review, and no trigger follows its write). A review's write
+    changes its service's statistics (a trigger): createReview could not use this.
+    Against a concurrent writer, the related rows are as they were a moment before
+    the write, rather than after it.
+    """
+    compiler = Compiler.of(info)
+    if compiler is None:
+        return None
+    try:
+        text, constants = compiler.answer_sql()
+    except Unknown as unknown:
+        fell_back(info.field_name, unknown)
+        return None
+    return Answer(text, {**constants, **compiler.viewer})
+
+
+def answered(info: Info[Context, None], answer: Answer) -> Any:
+    """The answer's JSON text (the write selected it) as the field's value."""
+    assert answer.text is not None  # a write that answers has written (or found) its row
+    if info.context.fragments:
+        return Completed(orjson.Fragment(answer.text))
+    return Completed(orjson.loads(answer.text))
+
+
+# answer()'s SQL and constants per (field node, the variables its selection reads)
+_ANSWERS: dict[tuple[Any, ...], tuple[FieldNode, str | None, dict[str, Any]]] = {}
+# the variables that each field node's selection reads (fragments included)
+_READS: dict[int, tuple[FieldNode, tuple[str, ...]]] = {}
 
 
 def fell_back(root: str, unknown: Unknown) -> None:
@@ -213,6 +258,71 @@ class Compiler:
         return cls(info) if info.context.settings.compiled_reads else None
 
     # -- the reads -------------------------------------------------------------
+
+    def answer_sql(self) -> tuple[str, dict[str, Any]]:
+        """The JSON of the field's selection over the row db.WRITTEN, and its constants.
+
+        Cached as `_cached` caches, but by the variables that the selection reads
+        only: a mutation's input, different on every call, changes nothing below it.
+        """
+        node = self.nodes[0]
+        reads = _READS.get(id(node))
+        if reads is None or reads[0] is not node:
+            if len(_READS) >= 1000:
+                _READS.clear()
+            reads = _READS[id(node)] = (node, tuple(sorted(self.variables_read(node))))
+        key = (id(node), repr([(name, self.variables.get(name)) for name in reads[1]]))
+        found = _ANSWERS.get(key)
+        if found is None or found[0] is not node:
+            self.constants = {}
+            try:
+                json = self._object(self.root_type(), WRITTEN, self.nodes)
+                text: str | None = f"{MARK} {json}"
+            except Unknown as unknown:
+                text, self.constants = None, {"unknown": str(unknown)}
+            if len(_ANSWERS) >= 1000:
+                _ANSWERS.clear()
+            found = _ANSWERS[key] = (node, text, self.constants)
+        if found[1] is None:
+            raise Unknown(found[2]["unknown"])
+        return found[1], found[2]
+
+    def variables_read(self, node: FieldNode) -> set[str]:
+        """The variables named anywhere in the selection below `node`: in its fields'
+        arguments and directives, and in the fragments it spreads."""
+        found: set[str] = set()
+        seen: set[str] = set()
+
+        def values(value: ValueNode) -> None:
+            if isinstance(value, VariableNode):
+                found.add(value.name.value)
+            elif isinstance(value, ListValueNode):
+                for item in value.values:
+                    values(item)
+            elif isinstance(value, ObjectValueNode):
+                for field in value.fields:
+                    values(field.value)
+
+        def visit(selections: Sequence[SelectionNode]) -> None:
+            for selection in selections:
+                for directive in selection.directives or ():
+                    for argument in directive.arguments or ():
+                        values(argument.value)
+                if isinstance(selection, FieldNode):
+                    for argument in selection.arguments or ():
+                        values(argument.value)
+                if isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if name not in seen and fragment is not None:
+                        seen.add(name)
+                        visit(fragment.selection_set.selections)
+                elif selection.selection_set is not None:  # type: ignore[attr-defined]
+                    visit(selection.selection_set.selections)  # type: ignore[attr-defined]
+
+        if node.selection_set is not None:
+            visit(node.selection_set.selections)
+        return found
 
     async def connection(self, listing: Listing, *, first: int | None, after: str | None) -> Any:
         """A page of the listing as a Connection: see pagination.keyset_page."""

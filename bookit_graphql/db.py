@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +57,36 @@ def sqlalchemy_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+@dataclass(slots=True)
+class Answer:
+    """What a write's own statement selects besides its outcome: the JSON text of the
+    mutation's answer about the row it wrote (compiled.answer), so that the answer
+    costs no statement and no round trip of its own.
+
+    `sql` is an expression over the written row, which the statement names
+    `WRITTEN` (a lateral subquery of the function's row); `text` is what the
+    statement selected for it, None when it wrote nothing.
+    """
+
+    sql: str
+    params: dict[str, Any]
+    text: str | None = None
+
+    def statement(self, write: str, row: str, outcomes: tuple[str, ...]) -> str:
+        """`write` (`SELECT ... FROM <function> AS r`) selecting the answer too, over its
+        composite column `row`, when its outcome is one of `outcomes` (a CASE: the
+        answer's subqueries run only then)."""
+        select, _, source = write.partition(" FROM ")
+        kept = ", ".join(f"'{outcome}'" for outcome in outcomes)
+        return (
+            f"{select}, CASE WHEN r.outcome IN ({kept}) THEN {self.sql} END AS answer__ "
+            f"FROM {source}, LATERAL (SELECT ({row}).*) AS {WRITTEN}"
+        )
+
+
+WRITTEN = "written__"  # the row that a write's Answer is built over
 
 
 class Reads:

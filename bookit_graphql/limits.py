@@ -120,17 +120,27 @@ def check(
     limits: Limits,
 ) -> list[GraphQLError]:
     """The limit that `document` exceeds (with these variables), if any: at most one error."""
+    return _checked(schema, document, variables, limits)[0]
+
+
+def _checked(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> tuple[list[GraphQLError], set[str]]:
+    """check()'s errors, and the variables whose values the walk read to find them."""
     walk = _Walk(schema, document, variables or {}, limits)
     try:
         walk.all()
     except _Exceeded as exceeded:
-        return [too_complex(exceeded.message, exceeded.node, limit=exceeded.limit)]
+        return [too_complex(exceeded.message, exceeded.node, limit=exceeded.limit)], walk.read
     except RecursionError:  # a long chain of fragments
-        return [too_complex("The document is nested too deeply.", None, limit="depth")]
+        return [too_complex("The document is nested too deeply.", None, limit="depth")], walk.read
     if walk.introspects and validate(schema, document, [MaxIntrospectionDepthRule]):
         message = "The introspection query is nested too deeply."
-        return [too_complex(message, None, limit="introspection")]
-    return []
+        return [too_complex(message, None, limit="introspection")], walk.read
+    return [], walk.read
 
 
 class _Exceeded(Exception):
@@ -181,6 +191,7 @@ class _Walk:
         self.memos: dict[tuple[tuple[str, object], ...], dict[str, _Size]] = {}
         self.entered: set[str] = set()  # fragments being sized: a cycle counts nothing
         self.introspects = False
+        self.read: set[str] = set()  # the variables whose values a decision took
 
     def all(self) -> None:
         for operation in self.operations:
@@ -288,17 +299,19 @@ class _Walk:
 
     def items(self, node: FieldNode, definition: GraphQLField) -> int:
         """How many times a field's selection may be returned."""
-        arguments = {}
-        for argument in node.arguments or ():
-            known = definition.args.get(argument.name.value)
-            if known is not None:  # else validation refuses it
-                value = self.value(argument.value)
-                is_int = get_named_type(known.type) is GraphQLInt
-                arguments[argument.name.value] = _integer(value) if is_int else value
         declared = definition.extensions.get("strawberry-definition")
         count: Items | None = (
             declared.metadata.get(ITEMS) if isinstance(declared, StrawberryField) else None
         )
+        arguments = {}
+        for argument in node.arguments or ():
+            name = argument.name.value
+            known = definition.args.get(name)
+            # unknown: validation refuses it; and only `first` counts without `items(...)`
+            if known is not None and (count is not None or name == "first"):
+                value = self.value(argument.value)
+                is_int = get_named_type(known.type) is GraphQLInt
+                arguments[name] = _integer(value) if is_int else value
         if count is not None:
             return count(arguments)
         if "first" not in definition.args:
@@ -311,6 +324,7 @@ class _Walk:
 
     def value(self, node: object) -> object:
         if isinstance(node, VariableNode):
+            self.read.add(node.name.value)
             return self.variables.get(node.name.value)
         return _literal(node)
 
@@ -357,6 +371,48 @@ def kept_for(
     return found[2]
 
 
+# per document object (kept with it): the variables that its walks have read so far
+_reads: dict[int, tuple[DocumentNode, tuple[str, ...]]] = {}
+
+
+def check_kept(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> list[GraphQLError]:
+    """check(), kept as kept_for keeps it, per document and the values of the variables that
+    the walk reads (page sizes, a slot window) rather than of them all: a mutation's
+    input, different on every call, changes no limit, and would make every call walk
+    the document again.
+
+    The walk is the same for the same values of the variables it read (it reads
+    them in a fixed order), so a result is kept under the names of every variable
+    any walk of the document has read so far, with their values as given (absent
+    or null apart: a default stands only for an absent one).
+    """
+    given = variables or {}
+    known = _reads.get(id(document))
+    names = known[1] if known is not None and known[0] is document else ()
+
+    def key(names: tuple[str, ...]) -> tuple[int, int, Hashable]:
+        values = repr([(name, name in given, given.get(name)) for name in names])
+        return (id(schema), id(document), ("limits", names, values))
+
+    found = _kept.get(key(names))
+    if found is not None and found[0] is schema and found[1] is document:
+        return found[2]
+    errors, read = _checked(schema, document, variables, limits)
+    names = tuple(sorted(read.union(names)))
+    if len(_reads) >= 512:
+        _reads.clear()
+    _reads[id(document)] = (document, names)
+    if len(_kept) >= 512:
+        _kept.clear()
+    _kept[key(names)] = (schema, document, errors)
+    return errors
+
+
 class QueryLimits(SchemaExtension):
     """Parses within the token limits, checks the limits, then validates (cached).
 
@@ -382,14 +438,7 @@ class QueryLimits(SchemaExtension):
         )
         # the limits depend on the variables (a page size), validation on the rules
         # copies: a kept list is shared by every request, and errors get coded in place
-        errors = list(
-            kept_for(
-                schema,
-                document,
-                ("limits", repr(variables)),  # as parsed from the request: any JSON
-                lambda: check(schema, document, variables, self.limits),
-            )
-        )
+        errors = list(check_kept(schema, document, variables, self.limits))
         if not errors:
             errors = list(
                 kept_for(

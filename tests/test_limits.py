@@ -14,8 +14,9 @@ import httpx
 import pytest
 from graphql import get_introspection_query, parse
 
+from bookit_graphql import limits
 from bookit_graphql.config import ConfigError, Settings
-from bookit_graphql.limits import Limits, check
+from bookit_graphql.limits import Limits, check, check_kept
 from bookit_graphql.schema import schema
 from tests.bookings.wsclient import Socket
 from tests.conftest import Server, StatementCounter
@@ -152,6 +153,52 @@ def test_realistic_nesting_passes() -> None:
     slots = parse(SLOTS_OF_EVERY_SERVICE)  # 337 slots a week, 2 values each
     assert check(schema._schema, slots, {"first": 10}, LIMITS) == []  # 6,781
     assert check(schema._schema, slots, {"first": 20}, LIMITS) != []  # 13,561
+
+
+KEPT_PAGES = """
+query($first: Int, $q: String, $input: CreateBookingInput!, $from: DateTime!) {
+  services(first: $first, filter: { q: $q }) {
+    edges { node { reviews(first: $first) { edges { node { id } } } } }
+  }
+  service(id: "x") { availableSlots(from: $from, to: "2026-12-08T00:00:00+00:00") { startsAt } }
+}
+"""
+
+
+def test_kept_limits_follow_the_variables_the_walk_reads_and_no_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a document whose cost reads page sizes and a slot window, and other variables
+    document = parse(KEPT_PAGES)
+    walks: list[dict[str, Any]] = []
+    walk = limits._checked
+
+    def counted(*args: Any) -> Any:
+        walks.append(dict(args[2] or {}))
+        return walk(*args)
+
+    monkeypatch.setattr(limits, "_checked", counted)
+    base = {"first": 10, "from": "2026-12-01T00:00:00+00:00", "input": {"startsAt": "a"}}
+    # when the limits are checked with the values the walk does not read changed
+    for i in range(3):
+        given = {**base, "q": f"query {i}", "input": {"startsAt": str(i)}}
+        expected = walk(schema._schema, document, given, LIMITS)[0]  # not counted
+        assert check_kept(schema._schema, document, given, LIMITS) == expected
+    # then the document was walked once
+    assert len(walks) == 1
+    # and a page size, a window, or a page size given as null instead of absent, is walked
+    # again, with what check says for it
+    for given in (
+        {**base, "first": 100},
+        {**base, "from": "2026-11-01T00:00:00+00:00"},
+        {key: value for key, value in base.items() if key != "first"},
+        {**base, "first": None},
+    ):
+        kept = check_kept(schema._schema, document, given, LIMITS)
+        assert kept == walk(schema._schema, document, given, LIMITS)[0]
+    assert len(walks) == 5
+    assert check_kept(schema._schema, document, {**base, "first": 100}, LIMITS) != []
+    assert len(walks) == 5  # kept as well
 
 
 # ---------------------------------------------------------------- hostile documents are refused

@@ -3,11 +3,11 @@
 Each runs one transaction (again if PostgreSQL picks it as a deadlock victim),
 so nothing is half-written when it fails: createBooking and updateBooking one
 statement on the psycopg pool (bookings/service.py), deleteBooking an ORM session.
+createBooking's and updateBooking's answer (their selection of the booking, its
+service, user and review) is built by that same statement (compiled.answer).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -32,6 +32,7 @@ class BookingMutations:
     async def create_booking(self, info: Info[Context, None], input: CreateBookingInput) -> Booking:
         actor = info.context.user
         assert actor is not None  # guaranteed by @authenticated
+        answer = compiled.answer(info)
         row = await service.create_booking(
             info.context.reads,
             actor=actor,
@@ -39,8 +40,9 @@ class BookingMutations:
             starts_at=input.starts_at,
             ends_at=input.ends_at,
             idempotency_key=input.idempotency_key,
+            answer=answer,
         )
-        return Booking.of(await _answer(info, row))
+        return Booking.of(row if answer is None else compiled.answered(info, answer))
 
     @strawberry.mutation(
         extensions=authenticated(),
@@ -53,6 +55,7 @@ class BookingMutations:
     ) -> Booking:
         actor = info.context.user
         assert actor is not None
+        answer = compiled.answer(info)
         row = await service.update_booking(
             info.context.reads,
             actor=actor,
@@ -60,8 +63,9 @@ class BookingMutations:
             starts_at=input.starts_at,
             ends_at=input.ends_at,
             status=input.status,
+            answer=answer,
         )
-        return Booking.of(await _answer(info, row))
+        return Booking.of(row if answer is None else compiled.answered(info, answer))
 
     @strawberry.mutation(
         extensions=authenticated(),
@@ -75,11 +79,3 @@ class BookingMutations:
             lambda session: service.delete_booking(session, actor=actor, booking_id=parse_id(id)),
         )
         return True
-
-
-async def _answer(info: Info[Context, None], row: Any) -> Any:
-    """The written booking as the mutation's selection asks for it (compiled.written)."""
-    actor = info.context.user
-    assert actor is not None
-    listing = service.booking_listing(actor=actor, booking_id=row.id)
-    return await compiled.written(info, listing, row, missing="No such booking.")

@@ -59,7 +59,7 @@ from bookit_graphql.bookings import events, models
 from bookit_graphql.bookings.models import BookingEventKind, BookingStatus
 from bookit_graphql.catalog.schedule import Rules
 from bookit_graphql.catalog.service import Bookable, bookable, forget_bookable
-from bookit_graphql.db import Reads
+from bookit_graphql.db import Answer, Reads
 from bookit_graphql.errors import (
     BadUserInput,
     BookingConflict,
@@ -122,6 +122,7 @@ async def create_booking(
     starts_at: datetime,
     ends_at: datetime | None = None,
     idempotency_key: str | None = None,
+    answer: Answer | None = None,
 ) -> models.Booking:
     """Book an active service's time for the actor; it stays PENDING until an admin confirms.
 
@@ -134,7 +135,8 @@ async def create_booking(
     made with, then the insert that the seat count and the constraints decide.
     A verdict is made even when it is a refusal, and raised only once the
     statement has found no earlier booking with the key, so that a retry gets
-    its booking whatever became of the service or the time.
+    its booking whatever became of the service or the time. With `answer`, the
+    statement selects it too, over the booking it made or found (db.Answer).
     """
     if service_id is None:
         raise NotFound("No such service.")
@@ -154,6 +156,10 @@ async def create_booking(
         "key": idempotency_key,
         "hash": request_hash,
     }
+    statement = CREATE
+    if answer is not None:
+        statement = answer.statement(CREATE, "r.booking", ("created", "replay"))
+        params.update(answer.params)
     for _ in range(WRITE_ATTEMPTS):
         known = await bookable(reads, service_id)
         refusal: BookItError | None = None
@@ -167,7 +173,7 @@ async def create_booking(
         except BookItError as error:
             refusal = error
         row = await reads.write(
-            CREATE,
+            statement,
             {
                 **params,
                 "id": uuid.uuid4(),
@@ -189,6 +195,8 @@ async def create_booking(
             assert refusal is not None
             raise refusal
         booking = _booking(row)
+        if answer is not None:
+            answer.text = row["answer__"]
         if outcome == "replay":
             if booking.request_hash != request_hash:
                 raise BadUserInput(
@@ -322,6 +330,7 @@ async def update_booking(
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
     status: BookingStatus | None = None,
+    answer: Answer | None = None,
 ) -> models.Booking:
     """Reschedule a booking or change its status.
 
@@ -336,7 +345,9 @@ async def update_booking(
     verdict goes with the first statement; otherwise that statement answers
     `plan` with the booking and the version of its service's rules, and a
     second one sends the verdict. Either way the statement uses a verdict
-    only if the booking and the rules are still those it was made for.
+    only if the booking and the rules are still those it was made for. With
+    `answer`, the statement selects it too, over the booking as it leaves it
+    (db.Answer).
     """
     if booking_id is None:
         raise NotFound("No such booking.")
@@ -371,12 +382,18 @@ async def update_booking(
         known = await bookable(reads, service_id)
         if known is not None:
             refusal = _plan_move(params, known, None, starts_at, ends_at)
+    statement = UPDATE
+    if answer is not None:
+        statement = answer.statement(UPDATE, "r.booking", ("updated", "unchanged"))
+        params.update(answer.params)
     for _ in range(WRITE_ATTEMPTS):
-        row = await reads.write(UPDATE, params)
+        row = await reads.write(statement, params)
         outcome = row["outcome"]
         if outcome == "not_found":
             raise NotFound("No such booking.")
         booking = _booking(row)
+        if answer is not None:
+            answer.text = row["answer__"]
         if outcome == "bad_status":
             assert status is not None
             _check_status(actor, booking.status, status)

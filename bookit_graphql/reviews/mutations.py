@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from bookit_graphql import compiled
 from bookit_graphql.context import Context
 from bookit_graphql.permissions import authenticated
 from bookit_graphql.reviews import service
@@ -28,7 +29,8 @@ class ReviewMutations:
             rating=input.rating,
             comment=input.comment,
         )
-        return Review.of(review)
+        listing = service.review_listing(review_id=review.id)
+        return Review.of(await compiled.written(info, listing, review, missing="No such review."))
 
     @strawberry.mutation(
         extensions=authenticated(),

@@ -6,7 +6,7 @@ import functools
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -148,6 +148,16 @@ def reviews_listing(*, actor: User, service_id: str | None, user_id: str | None)
         filters["service_id"] = parse_id(service_id)
     keys = [Review.created_at, Review.id]
     return Listing(_reviews_query(tuple(filters)), keys, filters, descending=True)
+
+
+def review_listing(*, review_id: uuid.UUID) -> Listing:
+    """The one review (anyone may read a review): createReview's answer."""
+    return Listing(_review_query(), [Review.created_at, Review.id], {"id": review_id})
+
+
+@functools.cache
+def _review_query() -> Select[Any]:
+    return select(Review).where(Review.id == bindparam("id"))
 
 
 @functools.cache

@@ -163,7 +163,7 @@ async def test_kept_rules_are_read_again_when_the_service_changed_under_them(
     assert await count_bookings() == 1
 
 
-async def test_a_booking_with_its_related_rows_is_answered_by_one_compiled_read(
+async def test_a_booking_with_its_related_rows_is_answered_by_its_own_statement(
     client: httpx.AsyncClient,
     alice: Account,
     admin: Account,
@@ -183,11 +183,10 @@ async def test_a_booking_with_its_related_rows_is_answered_by_one_compiled_read(
         {"input": {"serviceId": service_id, "startsAt": at(5)}},
         token=alice.token,
     )
-    # then the write is one statement and the whole answer one more, built by PostgreSQL
+    # then the write and the whole answer, built by PostgreSQL, are one statement
     made = body["data"]["createBooking"]
-    assert kinds(statements)[:2] == ["auth", "bookit_create_booking"]
-    assert len(statements.statements) == 3
-    assert "/* compiled */" in statements.statements[2]
+    assert kinds(statements) == ["auth", "bookit_create_booking"]
+    assert "/* compiled */" in statements.statements[1]
     # and it is what the booking query answers (itself checked against the resolvers)
     read = await gql(client, BOOKING, {"id": made["id"]}, token=alice.token)
     assert read["data"]["booking"] == made
@@ -201,6 +200,60 @@ async def test_a_booking_with_its_related_rows_is_answered_by_one_compiled_read(
     )
     answer = moved["data"]["updateBooking"]
     assert answer["startsAt"] == at(9)
-    assert any("/* compiled */" in statement for statement in statements.statements)
+    assert kinds(statements)[0] == "auth"
+    assert kinds(statements)[-1] == "bookit_update_booking"
+    assert "/* compiled */" in statements.statements[-1]
+    assert not any("/* compiled */" in statement for statement in statements.statements[:-1])
     again = await gql(client, BOOKING, {"id": made["id"]}, token=admin.token)
     assert again["data"]["booking"] == answer
+
+
+ANSWER_WITH_DIRECTIVES = """
+mutation($input: CreateBookingInput!, $withService: Boolean!) {
+  createBooking(input: $input) {
+    id status
+    service @include(if: $withService) { id title }
+    user { fullName }
+  }
+}
+"""
+READ_WITH_DIRECTIVES = """
+query($id: ID!, $withService: Boolean!) {
+  booking(id: $id) {
+    id status
+    service @include(if: $withService) { id title }
+    user { fullName }
+  }
+}
+"""
+
+
+async def test_the_answer_follows_the_variables_its_selection_reads_and_a_replay_answers_alike(
+    client: httpx.AsyncClient, alice: Account, service_id: str, statements: StatementCounter
+) -> None:
+    # given one mutation document whose selection reads a variable, sent with either value
+    answers = []
+    for hours, with_service in ((1, True), (3, False), (5, True)):
+        statements.clear()
+        variables = {
+            "input": {"serviceId": service_id, "startsAt": at(hours), "idempotencyKey": str(hours)},
+            "withService": with_service,
+        }
+        body = await gql(client, ANSWER_WITH_DIRECTIVES, variables, token=alice.token)
+        # then each answers as its own selection says, in the write's own statement
+        made = body["data"]["createBooking"]
+        assert ("service" in made) is with_service, made
+        written = [k for k in kinds(statements) if k not in ("auth", "rules")]  # rules: once
+        assert written == ["bookit_create_booking"], statements.statements
+        read = await gql(
+            client,
+            READ_WITH_DIRECTIVES,
+            {"id": made["id"], "withService": with_service},
+            token=alice.token,
+        )
+        assert read["data"]["booking"] == made
+        answers.append((variables, made))
+    # and a retry with the same key answers the first call's booking, as the first call did
+    for variables, made in answers:
+        again = await gql(client, ANSWER_WITH_DIRECTIVES, variables, token=alice.token)
+        assert again["data"]["createBooking"] == made

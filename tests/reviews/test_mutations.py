@@ -18,6 +18,7 @@ from bookit_graphql.db import libpq_url
 from bookit_graphql.errors import AlreadyExists
 from bookit_graphql.reviews import service
 from bookit_graphql.users.models import User
+from tests.conftest import StatementCounter
 from tests.helpers import codes, gql, make_admin, sign_up
 from tests.reviews.conftest import Reviewer, ReviewRows
 
@@ -399,3 +400,29 @@ async def test_the_services_rating_follows_creates_edits_and_deletes(
     assert await rows.stats(reviewer.service_id) == (1, 4)
     await gql(client, DELETE_REVIEW, {"id": second["id"]}, token=bob.token)
     assert await rows.stats(reviewer.service_id) == (0, 0)
+
+
+OWN_REVIEWS = (
+    """
+query OwnReviews { reviews(first: 5) { edges { node { ...ReviewFields } } } }
+"""
+    + REVIEW_FIELDS
+)
+
+
+async def test_a_review_with_its_related_rows_is_answered_by_one_compiled_read(
+    client: httpx.AsyncClient, reviewer: Reviewer, statements: StatementCounter
+) -> None:
+    # when Ann's review is answered with its author, booking and service's statistics
+    statements.clear()
+    review = await created(client, reviewer, rating=4)
+    # then the write is one statement, and the answer one compiled read after it committed
+    sent = statements.statements
+    assert len(sent) == 3, sent
+    assert "bookit_create_review" in sent[1]
+    assert "/* compiled */" in sent[2]
+    assert "/* compiled */" not in sent[1]
+    # and it is what the reviews query answers (itself checked against the resolvers)
+    listed = await gql(client, OWN_REVIEWS, {}, token=reviewer.token)
+    assert listed["data"]["reviews"]["edges"] == [{"node": review}]
+    assert review["service"]["reviewCount"] == 1
