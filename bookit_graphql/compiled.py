@@ -67,6 +67,7 @@ from strawberry.types import Info
 
 from bookit_graphql import metrics, sql
 from bookit_graphql.context import Context
+from bookit_graphql.db import CheckFailed
 from bookit_graphql.errors import BadUserInput, NotFound
 from bookit_graphql.pagination import (
     Connection,
@@ -133,7 +134,7 @@ async def connection(
         try:
             return await compiler.connection(listing, first=first, after=after)
         except Unknown as unknown:
-            fell_back(info.field_name, unknown)
+            await _fall_back(info, unknown)
     page = await keyset_page(info.context.session_factory, listing, first=first, after=after)
     return Connection.of(page)
 
@@ -145,7 +146,7 @@ async def one(info: Info[Context, None], listing: Listing, *, missing: str) -> A
         try:
             return await compiler.one(listing, missing=missing)
         except Unknown as unknown:
-            fell_back(info.field_name, unknown)
+            await _fall_back(info, unknown)
     async with info.context.session_factory() as session:
         row = (await session.execute(listing.query, listing.params)).scalars().first()
     if row is None:
@@ -177,6 +178,15 @@ async def written(info: Info[Context, None], listing: Listing, row: Any, *, miss
     except Unknown as unknown:
         fell_back(info.field_name, unknown)
         return row
+
+
+async def _fall_back(info: Info[Context, None], unknown: Unknown) -> None:
+    """fell_back, once a presumed caller's check (Context.check) has passed: a request
+    that is refused (or answered again) counts no fallback."""
+    context = info.context
+    if context.check is not None and not await context.reads.settle(context.check):
+        raise CheckFailed()
+    fell_back(info.field_name, unknown)
 
 
 def fell_back(root: str, unknown: Unknown) -> None:
@@ -351,8 +361,11 @@ class Compiler:
         return self.type_of(root.fields[self.nodes[0].name.value])
 
     async def _read(self, sql_text: str, params: dict[str, Any]) -> Any:
-        """Runs `SELECT <sql>`: the JSON, as text (MARK tells a compiled read in a log)."""
-        return await self.context.reads.value(f"SELECT {MARK} {sql_text}", params)
+        """Runs `SELECT <sql>`: the JSON, as text (MARK tells a compiled read in a log).
+        The statement also checks a presumed caller's session (Context.check), if no
+        read has yet: an authenticated request is one round trip."""
+        context = self.context
+        return await context.reads.value(f"SELECT {MARK} {sql_text}", params, context.check)
 
     # -- SQL of SQLAlchemy ------------------------------------------------------
 
