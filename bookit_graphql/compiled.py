@@ -34,6 +34,7 @@ import collections
 import enum
 import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -68,7 +69,7 @@ from strawberry.types import Info
 
 from bookit_graphql import metrics, sql
 from bookit_graphql.context import Context
-from bookit_graphql.db import WRITTEN, Answer
+from bookit_graphql.db import WRITTEN, Answer, CheckFailed
 from bookit_graphql.errors import BadUserInput, NotFound
 from bookit_graphql.pagination import (
     Connection,
@@ -79,7 +80,7 @@ from bookit_graphql.pagination import (
     page_size,
 )
 from bookit_graphql.permissions import Role
-from bookit_graphql.scalars import JSON_FORMATS, SQL_FORMATS
+from bookit_graphql.scalars import JSON_FORMATS, SQL_FORMATS, UNESCAPED_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ async def connection(
         try:
             return await compiler.connection(listing, first=first, after=after)
         except Unknown as unknown:
-            fell_back(info.field_name, unknown)
+            await _fall_back(info, unknown)
     page = await keyset_page(info.context.session_factory, listing, first=first, after=after)
     return Connection.of(page)
 
@@ -147,7 +148,7 @@ async def one(info: Info[Context, None], listing: Listing, *, missing: str) -> A
         try:
             return await compiler.one(listing, missing=missing)
         except Unknown as unknown:
-            fell_back(info.field_name, unknown)
+            await _fall_back(info, unknown)
     async with info.context.session_factory() as session:
         row = (await session.execute(listing.query, listing.params)).scalars().first()
     if row is None:
@@ -221,6 +222,15 @@ def answered(info: Info[Context, None], answer: Answer) -> Any:
 _ANSWERS: dict[tuple[Any, ...], tuple[FieldNode, str | None, dict[str, Any]]] = {}
 # the variables that each field node's selection reads (fragments included)
 _READS: dict[int, tuple[FieldNode, tuple[str, ...]]] = {}
+
+
+async def _fall_back(info: Info[Context, None], unknown: Unknown) -> None:
+    """fell_back, once a presumed caller's check (Context.check) has passed: a request
+    that is refused (or answered again) counts no fallback."""
+    context = info.context
+    if context.check is not None and not await context.reads.settle(context.check):
+        raise CheckFailed()
+    fell_back(info.field_name, unknown)
 
 
 def fell_back(root: str, unknown: Unknown) -> None:
@@ -460,8 +470,11 @@ class Compiler:
         return self.type_of(root.fields[self.nodes[0].name.value])
 
     async def _read(self, sql_text: str, params: dict[str, Any]) -> Any:
-        """Runs `SELECT <sql>`: the JSON, as text (MARK tells a compiled read in a log)."""
-        return await self.context.reads.value(f"SELECT {MARK} {sql_text}", params)
+        """Runs `SELECT <sql>`: the JSON, as text (MARK tells a compiled read in a log).
+        The statement also checks a presumed caller's session (Context.check), if no
+        read has yet: an authenticated request is one round trip."""
+        context = self.context
+        return await context.reads.value(f"SELECT {MARK} {sql_text}", params, context.check)
 
     # -- SQL of SQLAlchemy ------------------------------------------------------
 
@@ -645,10 +658,11 @@ class Compiler:
         nodes: Sequence[FieldNode],
     ) -> str:
         if isinstance(declaration, sql.ColumnOf):
-            return self._scalar(field, self.expression_sql(declaration.expression, t))
+            expression = self.expression_sql(declaration.expression, t)
+            return self._scalar(field, expression, _python_type(declaration.expression))
         if isinstance(declaration, sql.CursorOf):
             column = sql.table_column(declaration.column)
-            return _text(cursor_sql([(f"{t}.{column.name}", column.type.python_type)]))
+            return _quoted(cursor_sql([(f"{t}.{column.name}", column.type.python_type)]))
         if isinstance(declaration, sql.SnapshotOf):
             r = self._alias()
             json = self._object(self.type_of(field), r, nodes)
@@ -677,18 +691,25 @@ class Compiler:
             return self._children(field, declaration, t, nodes)
         raise Unknown(f"{type_.name}: {type(declaration).__name__}")
 
-    def _scalar(self, field: GraphQLField, expression: str) -> str:
-        """The JSON text of a scalar or enum field's value."""
+    def _scalar(self, field: GraphQLField, expression: str, kind: type | None) -> str:
+        """The JSON text of a scalar or enum field's value, of an SQL expression whose
+        values are of the Python type `kind` (None: unknown)."""
         named = get_named_type(field.type)
         if isinstance(named, GraphQLEnumType):
-            return _text(expression)  # the column holds the enum's name
+            return _quoted(expression)  # the column holds the enum's name: no escapes
         if not isinstance(named, GraphQLScalarType):
             raise Unknown(named.name)
-        written = JSON_FORMATS.get(named.name)
+        name = named.name
+        written = JSON_FORMATS.get(name)
         if written is not None:
             return f"coalesce({written(expression)}, 'null')"
-        format = SQL_FORMATS.get(named.name)
-        return _text(format(expression) if format is not None else expression)
+        format = SQL_FORMATS.get(name)
+        text = format(expression) if format is not None else expression
+        if name in UNESCAPED_FORMATS or (name == "ID" and kind in (uuid.UUID, int)):
+            return _quoted(text)
+        if (name, kind) in (("Int", int), ("Boolean", bool)):
+            return _number(text)
+        return _text(text)
 
     def _children(
         self, field: GraphQLField, of: sql.ChildrenOf, t: str, nodes: Sequence[FieldNode]
@@ -745,17 +766,17 @@ class Compiler:
             if name == "__typename":
                 found = _typename(connection)
             elif name == "totalCount":
-                found = _text(total)
+                found = _number(total)
             elif name == "pageInfo":
                 info = []
                 info_type = self.type_of(connection.fields[name])
                 for info_key, info_nodes in self.fields(info_type.name, field_nodes).items():
                     info_name = info_nodes[0].name.value
                     if info_name == "hasNextPage":
-                        info.append((info_key, _text(f"count(*) > {limit}")))
+                        info.append((info_key, _number(f"count(*) > {limit}")))
                     elif info_name == "endCursor":
                         last = f"(array_agg({cursor} ORDER BY {p}.n__ DESC) {kept})[1]"
-                        info.append((info_key, _text(last)))
+                        info.append((info_key, _quoted(last)))
                     elif info_name == "__typename":
                         info.append((info_key, _typename(info_type)))
                     else:
@@ -768,7 +789,7 @@ class Compiler:
                 for edge_key, edge_nodes in self.fields(edge_type.name, field_nodes).items():
                     edge_name = edge_nodes[0].name.value
                     if edge_name == "cursor":
-                        edge.append((edge_key, _text(cursor)))
+                        edge.append((edge_key, _quoted(cursor)))
                     elif edge_name == "node":
                         edge.append((edge_key, self._object(node_type, p, edge_nodes)))
                     elif edge_name == "__typename":
@@ -810,6 +831,28 @@ def _literal(text: str) -> str:
 def _text(expression: str) -> str:
     """The JSON text of an SQL value, as orjson writes it (PostgreSQL escapes strings alike)."""
     return f"coalesce(to_json({expression})::text, 'null')"
+
+
+def _quoted(expression: str) -> str:
+    """The JSON string of SQL text that holds nothing JSON escapes (an enum's name, a
+    uuid, a cursor's base64url, a date): to_json's text, without its scan of each
+    character."""
+    return f"""coalesce('"' || ({expression})::text || '"', 'null')"""
+
+
+def _number(expression: str) -> str:
+    """The JSON text of an SQL integer or boolean: its own text (`12`, `true`), as
+    to_json writes it."""
+    return f"coalesce(({expression})::text, 'null')"
+
+
+def _python_type(expression: Any) -> type | None:
+    """The Python type of a column's or SQL expression's values, if SQLAlchemy knows it."""
+    try:
+        found: type = _clause(expression).type.python_type
+    except NotImplementedError:
+        return None
+    return found
 
 
 def _typename(type_: GraphQLObjectType) -> str:

@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from bookit_graphql.config import Settings
-from bookit_graphql.db import Reads
+from bookit_graphql.db import Check, Reads
 from bookit_graphql.hub import Hub
 from bookit_graphql.ratelimit import RateLimiter
 
@@ -50,6 +50,11 @@ class Context:
     hub: Hub | None = None  # this process's LISTEN connection (subscriptions)
     user: User | None = None
     session_id: uuid.UUID | None = None  # the caller's refresh-token family
+    # The caller presumed as its session was last found (users.auth.presumed) and the
+    # check that its first read runs (db.Check); None: `user` was read afresh. Only
+    # where `presume` is set (the fast path, which answers nothing before it passed).
+    check: Check | None = None
+    presume: bool = False
     request_id: str = "-"
     log: dict[str, Any] = field(default_factory=dict)  # this request's log record
     # compiled.py's values as orjson.Fragment (their JSON text, encoded as it is) rather

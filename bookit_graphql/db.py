@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from psycopg.rows import dict_row, tuple_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -89,6 +89,30 @@ class Answer:
 WRITTEN = "written__"  # the row that a write's Answer is built over
 
 
+@dataclass(eq=False)
+class Check:
+    """A read that a request's answer waits on, presumed to find `expected` (the one row of
+    `sql`): an access token's session, live, of the user it was last found with.
+
+    The request's first read takes it into its own statement (Reads.value), so
+    that an authenticated request is one round trip, not two; a request whose
+    reads did not take it runs it alone (Reads.settle). Until `passed` is true,
+    nothing the request read may be answered: the caller may be refused.
+    """
+
+    sql: str
+    params: dict[str, Any]  # named apart from any read's (`__` names)
+    expected: tuple[Any, ...]
+    passed: bool | None = None  # None: not run yet
+    failure: Exception | None = None  # no connection came for the statement that ran it
+    # held by the statement that runs it: settle waits for its outcome
+    running: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class CheckFailed(Exception):
+    """The presumed row was not found as it was: what the request read is not its answer."""
+
+
 class Reads:
     """Single-statement reads (compiled.py), and writes that are one statement each (the SQL
     functions of bookings and reviews), on psycopg's own pool, in autocommit.
@@ -120,10 +144,48 @@ class Reads:
         )
         self.listeners: list[Callable[[str], object]] = []  # told each statement (tests count)
 
-    async def value(self, sql: str, params: dict[str, Any]) -> Any:
-        """The first column of the statement's first row, or None."""
-        row = await self._first(sql, params, tuple_row)
-        return row[0] if row else None
+    async def value(self, sql: str, params: dict[str, Any], check: Check | None = None) -> Any:
+        """The first column of the statement's first row, or None.
+
+        With a `check` that no read has taken yet, the one statement also reads the
+        check's row (and finds no row at all without it); CheckFailed when that row is
+        not the one expected.
+        """
+        if (
+            check is None
+            or check.passed is not None
+            or check.running.locked()  # another read runs it: this one need not wait
+            or check.params.keys() & params.keys()
+        ):
+            row = await self._first(sql, params, tuple_row)
+            return row[0] if row else None
+        async with check.running:
+            width = len(check.expected)
+            both = f"SELECT c__.*, ({sql} LIMIT 1) FROM ({check.sql}) c__"
+            try:
+                row = await self._first(both, {**check.params, **params}, tuple_row)
+            except PoolTimeout as failure:  # no connection came: alone, it would wait as long
+                check.failure = failure
+                raise
+            # (the read's own error leaves it to settle, which runs it alone)
+            check.passed = row is not None and tuple(row[:width]) == check.expected
+        if not check.passed:
+            raise CheckFailed()
+        return row[width]
+
+    async def settle(self, check: Check | None) -> bool:
+        """Whether the check passed: run alone if no read ran it, after the read that runs
+        it. The pool's timeout of that read is raised again: alone, it would wait as long
+        and fail the same way."""
+        if check is None:
+            return True
+        async with check.running:
+            if check.failure is not None:
+                raise check.failure
+            if check.passed is None:
+                row = await self._first(check.sql, check.params, tuple_row)
+                check.passed = row is not None and tuple(row) == check.expected
+        return check.passed
 
     async def row(self, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """The statement's first row, by column name, or None."""

@@ -124,11 +124,14 @@ class FastPath:
         plan: Plan,
         query: str,
         variables: dict[str, Any] | None,
+        *,
+        presume: bool = True,
     ) -> Response:
         view = self.view
         sub_response = await view.get_sub_response(request)
-        # the caller (InvalidToken: 401, as the full path answers it)
-        context = await view.get_context(request, sub_response)
+        # the caller (InvalidToken: 401, as the full path answers it), presumed as its
+        # session was last found, if it was: the first read checks it (Context.check)
+        context = await view.get_context(request, sub_response, presume=presume)
         executed = execute(
             self.core,
             plan.document,
@@ -140,6 +143,12 @@ class FastPath:
             operation_extensions=None,
         )
         done = await executed if isinstance(executed, Awaitable) else executed
+        if not await context.reads.settle(context.check):
+            # the presumed caller is not who it was (a session revoked, a user changed):
+            # nothing it read is answered; the request is answered again, the caller
+            # read afresh (InvalidToken: 401), with nothing of this run in its log
+            context.log.pop("user_id", None)
+            return await self._answer(request, started, plan, query, variables, presume=False)
         # what the full path's ContractErrors does as the operation ends: the errors'
         # codes, the status, the log record, the metrics (executing again would run
         # the statements twice: a database that is down would take twice as long)

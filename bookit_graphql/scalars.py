@@ -166,16 +166,22 @@ SQL_FORMATS = {
 def float_json(expression: str) -> str:
     """The JSON text of a Float, of a numeric expression, as orjson writes a Python float
     (`4.5`, `4.0`: PostgreSQL would write `4.50` or `4`), or NULL. Plain decimals
-    only, which orjson writes for magnitudes from 1e-4 up to 1e16 (ratings, here)."""
-    value = f"({expression})::numeric"
-    return (
-        f"CASE WHEN {value} = trunc({value}) THEN trunc({value})::text || '.0' "
-        f"ELSE trim_scale({value})::text END"
-    )
+    only, which orjson writes for magnitudes from 1e-4 up to 1e16 (ratings, here).
+
+    trim_scale drops the trailing zeros, and adding 0.0 gives a whole number its one
+    decimal (a sum has the larger scale of the two): the expression is computed once.
+    """
+    return f"(trim_scale(({expression})::numeric) + 0.0)::text"
 
 
 # Scalars whose JSON text the compiled reads write themselves (not strings), by name.
 JSON_FORMATS = {"Float": float_json}
+
+# The scalars of SQL_FORMATS whose text holds nothing that JSON escapes (digits,
+# dashes, colons, dots, letters): the compiled reads quote it as it is, which is
+# what to_json writes without its scan of every character. An ID's text depends
+# on its column (compiled.py quotes the IDs of uuid and integer columns).
+UNESCAPED_FORMATS = frozenset({"DateTime", "Decimal", "Date", "LocalTime"})
 
 
 def parse_id(value: str) -> uuid.UUID | None:

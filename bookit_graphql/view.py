@@ -388,7 +388,12 @@ class GraphQLView(GraphQL[Context, None]):
             "Batching is off: send one operation per request.", limit="operations"
         )
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Any, *, presume: bool = False
+    ) -> Context:
+        """The request's context, its caller authenticated (InvalidToken: 401). `presume`:
+        a session found live before may be taken as it was, checked by the first read
+        (Context.check; the fast path's, which settles it before it answers)."""
         state = request.app.state
         context = Context(
             request=request,
@@ -401,6 +406,7 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=getattr(request.state, "request_id", "-"),
             log=getattr(request.state, "log", {}),
             fragments=isinstance(request, Request),  # create_response's orjson writes them
+            presume=presume,
         )
         request.state.context = context
         if isinstance(request, Request):

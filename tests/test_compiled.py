@@ -34,6 +34,7 @@ from bookit_graphql.app import create_app
 from bookit_graphql.compiled import FALLBACKS
 from bookit_graphql.config import Settings
 from bookit_graphql.db import libpq_url, migrate
+from bookit_graphql.scalars import SQL_FORMATS, UNESCAPED_FORMATS
 from tests.conftest import SECRET, StatementCounter
 from tests.figures import report
 from tests.helpers import LOGIN, generate, gql
@@ -803,3 +804,23 @@ async def test_a_fallback_is_logged_and_counted_with_its_field(
     assert FALLBACKS["Service.availableSlots"] == before + 2  # services and service
     logged = [r.getMessage() for r in caplog.records if r.name == "bookit_graphql.compiled"]
     assert "read of services resolved, not compiled: Service.availableSlots" in logged
+
+
+def test_the_scalars_quoted_as_they_are_write_what_to_json_writes(database_url: str) -> None:
+    # given values at the edges of each scalar whose text compiled reads quote as it is
+    samples = {
+        "DateTime": ("timestamptz", ["2026-03-29 01:30:00+00", "2026-10-25 02:59:59.000001+03"]),
+        "Decimal": ("numeric", ["0", "-12.5", "99999999.999", "NaN"]),
+        "Date": ("date", ["2026-12-01", "0001-01-01"]),
+        "LocalTime": ("time", ["00:00", "23:59:59.5", "24:00"]),
+    }
+    assert set(samples) == UNESCAPED_FORMATS
+    with psycopg.connect(libpq_url(database_url)) as connection:
+        for name, (sql_type, values) in samples.items():
+            text = SQL_FORMATS[name](f"%(v)s::{sql_type}")
+            statement = f"""SELECT to_json({text})::text, '"' || {text} || '"'"""
+            for value in values:
+                # when each is written both ways, then the same JSON
+                found = connection.execute(statement, {"v": value}).fetchone()
+                assert found is not None
+                assert found[0] == found[1], (name, value, found)

@@ -23,6 +23,7 @@ from typing import Any
 import graphql
 import httpx
 import orjson
+import psycopg
 import pytest
 
 from bookit_graphql import demo, documents, fast, metrics
@@ -207,6 +208,8 @@ class Twins:
     tokens: dict[str, str | None]
     known: dict[str, str]
     log: list[logging.LogRecord]
+    url: str  # the shared database's
+    logins: dict[str, dict[str, str]]  # the demo user's and the admin's email and password
 
     async def send(self, name: str, request: Mapping[str, Any], caller: str) -> Answer:
         kwargs = dict(request)
@@ -317,11 +320,12 @@ async def twins(make_database: Any) -> AsyncIterator[Twins]:
         for name, app in apps.items()
     }
     tokens: dict[str, str | None] = {"anonymous": None, "bad token": "junk"}
+    logins = {}
     for caller, credentials in (("user", loaded.user), ("admin", loaded.admin)):
-        login = {"email": credentials.email, "password": credentials.password}
+        login = logins[caller] = {"email": credentials.email, "password": credentials.password}
         body = await gql(clients["off"], LOGIN, {"input": login})
         tokens[caller] = body["data"]["login"]["accessToken"]
-    twins = Twins(clients, counters, tokens, known, records)
+    twins = Twins(clients, counters, tokens, known, records, libpq_url(url), logins)
     contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
     for name, operation, variables in (
         ("services_cursor", "Services", {"first": 3}),
@@ -412,6 +416,7 @@ async def test_a_fast_read_is_one_compiled_statement_whatever_its_page_size(
         ("Service", (1, 5, 20), "anonymous", "reviewsFirst"),
     ):
         counts = []
+        await twins.send("on", {"json": bookings_body(contract, 1)}, caller)  # a session seen
         for size in sizes:
             variables: dict[str, Any] = {size_variable: size}
             if operation == "Service":
@@ -422,11 +427,75 @@ async def test_a_fast_read_is_one_compiled_statement_whatever_its_page_size(
             counter.clear()
             await twins.send("on", {"json": body}, caller)
             assert fast.SERVED["fast"] == served + 1, operation
-            # then one compiled statement, beside the token check of an authenticated caller
+            # then one compiled statement, which checks an authenticated caller's session
             compiled = [s for s in counter.statements if "/* compiled */" in s]
             assert len(compiled) == 1, (operation, size, counter.statements)
             counts.append(counter.count)
-        assert counts == [1 + (caller != "anonymous")] * len(sizes), (operation, counts)
+        assert counts == [1] * len(sizes), (operation, counts)
+
+
+def bookings_body(contract: str, first: int) -> dict[str, Any]:
+    return {"query": contract, "operationName": "Bookings", "variables": {"first": first}}
+
+
+async def fresh_session(twins: Twins, caller: str) -> dict[str, str]:
+    """A new session of the demo `caller`, seen by the fast path: its tokens."""
+    body = await gql(twins.clients["off"], LOGIN, {"input": twins.logins[caller]})
+    tokens: dict[str, str] = body["data"]["login"]
+    twins.tokens["fresh"] = tokens["accessToken"]
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    await twins.both({"json": bookings_body(contract, 5)}, "fresh", "a first read")
+    twins.counters["on"].clear()
+    await twins.send("on", {"json": bookings_body(contract, 5)}, "fresh")
+    assert twins.counters["on"].count == 1  # the session check in the page's statement
+    return tokens
+
+
+async def test_a_request_after_its_session_is_revoked_is_refused_as_before(
+    twins: Twins,
+) -> None:
+    # given a session that the fast path has seen live (and checks within its reads)
+    tokens = await fresh_session(twins, "user")
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    # when it logs out (the revocation commits), then its next read, and the one after,
+    # is refused by both apps alike: status, headers, bytes, log record, metrics
+    logout = {"query": contract, "operationName": "Logout"}
+    logout["variables"] = {"refreshToken": tokens["refreshToken"]}
+    assert (await twins.clients["off"].post("/graphql", json=logout)).status_code == 200
+    for what in ("the next read", "a later read"):
+        refused = await twins.both({"json": bookings_body(contract, 5)}, "fresh", what)
+        assert refused.status == 401, refused.body
+        assert refused.log.get("user_id") is None
+
+
+async def test_a_user_changed_since_its_session_was_seen_is_read_afresh(
+    twins: Twins,
+) -> None:
+    # given a session of the demo user that the fast path has seen live
+    await fresh_session(twins, "user")
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    with psycopg.connect(twins.url, autocommit=True) as connection:
+        user = connection.execute(
+            "SELECT id FROM users WHERE email = %s", (twins.logins["user"]["email"],)
+        ).fetchone()
+        assert user is not None
+        try:
+            # when the user becomes an admin
+            connection.execute("UPDATE users SET role = 'ADMIN' WHERE id = %s", user)
+            # then its next read is an admin's (every booking), on both apps alike
+            answer = await twins.both({"json": bookings_body(contract, 50)}, "fresh", "promoted")
+            users = {edge["node"]["user"]["id"] for edge in edges_of(answer)}
+            assert len(users) > 1, users
+        finally:
+            connection.execute("UPDATE users SET role = 'USER' WHERE id = %s", user)
+        # and again a user's own, once demoted
+        answer = await twins.both({"json": bookings_body(contract, 50)}, "fresh", "demoted")
+        assert {edge["node"]["user"]["id"] for edge in edges_of(answer)} == {str(user[0])}
+
+
+def edges_of(answer: Answer) -> list[dict[str, Any]]:
+    edges: list[dict[str, Any]] = orjson.loads(answer.body)["data"]["bookings"]["edges"]
+    return edges
 
 
 async def test_errors_of_the_execution_are_answered_without_executing_again(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookit_graphql.config import Settings
-from bookit_graphql.db import Reads
+from bookit_graphql.db import Check, Reads
 from bookit_graphql.errors import AlreadyExists, BadUserInput, InvalidToken, Unauthenticated
 from bookit_graphql.permissions import Role
 from bookit_graphql.users import tokens
@@ -191,12 +192,20 @@ async def logout(
 
 
 # The active user behind an access token's claims, if the token's session is live
-# (no password hash: a request's user carries none).
+# (no password hash: a request's user carries none). Its parameters are named apart
+# from any other read's, which it may join (db.Check).
 WHO = """
 SELECT u.id, u.email, u.full_name, u.role, u.is_active, u.created_at, u.updated_at
 FROM users u JOIN auth_sessions a ON a.user_id = u.id
-WHERE u.id = %(user_id)s AND u.is_active AND a.id = %(session_id)s AND a.revoked_at IS NULL
+WHERE u.id = %(who_user__)s AND u.is_active AND a.id = %(who_session__)s
+  AND a.revoked_at IS NULL
 """
+WHO_COLUMNS = ("id", "email", "full_name", "role", "is_active", "created_at", "updated_at")
+
+# WHO's row for each (user, session) it last found live, in this process: a request
+# may presume its caller is still that (`presumed`) and have its first read check it.
+_SEEN: dict[tuple[uuid.UUID, uuid.UUID], tuple[object, ...]] = {}
+MAX_SEEN = 10_000
 
 
 async def authenticate(
@@ -208,10 +217,39 @@ async def authenticate(
     and the user a transient row, in no session.
     """
     claims = tokens.decode(settings, access_token, kind="access")
-    found = await reads.row(WHO, {"user_id": claims.user_id, "session_id": claims.session_id})
-    if found is None:
+    key = (claims.user_id, claims.session_id)
+    row = await reads.row(WHO, _who(claims))
+    if row is None:
+        _SEEN.pop(key, None)
         raise InvalidToken()
-    return User(**{**found, "role": Role(found["role"])}), claims
+    if len(_SEEN) >= MAX_SEEN:
+        _SEEN.clear()
+    seen = _SEEN[key] = tuple(row.values())  # WHO_COLUMNS
+    return _user(seen), claims
+
+
+def presumed(settings: Settings, access_token: str) -> tuple[User, tokens.Claims, Check] | None:
+    """The user behind an access token as its session was last found live here, its claims,
+    and the check that it still is (db.Check: the request's first read runs it); None if
+    it was not found here before. InvalidToken for a token that is not valid.
+
+    A session revoked (or a user changed) since is found by that check, in the same
+    snapshot as the read: the request is then answered as `authenticate` answers it.
+    """
+    claims = tokens.decode(settings, access_token, kind="access")
+    row = _SEEN.get((claims.user_id, claims.session_id))
+    if row is None:
+        return None
+    return _user(row), claims, Check(WHO, _who(claims), row)
+
+
+def _who(claims: tokens.Claims) -> dict[str, uuid.UUID]:
+    return {"who_user__": claims.user_id, "who_session__": claims.session_id}
+
+
+def _user(row: tuple[object, ...]) -> User:
+    found: dict[str, Any] = dict(zip(WHO_COLUMNS, row, strict=True))
+    return User(**{**found, "role": Role(found["role"])})
 
 
 def _tokens(settings: Settings, user: User, session_id: uuid.UUID, refresh: str) -> Tokens:

@@ -33,10 +33,18 @@ class Bearer(Listener):
     _rechecks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def authenticate(self, context: Context, access_token: str) -> datetime:
-        """Make the token's user the caller (or raise InvalidToken); when the token expires."""
-        context.user, claims = await auth.authenticate(
-            context.reads, settings=context.settings, access_token=access_token
-        )
+        """Make the token's user the caller (or raise InvalidToken); when the token expires.
+
+        Where the context may presume (context.presume), a session found live before is
+        taken as it was, with the check that the request's first read runs.
+        """
+        presumed = auth.presumed(context.settings, access_token) if context.presume else None
+        if presumed is not None:
+            context.user, claims, context.check = presumed
+        else:
+            context.user, claims = await auth.authenticate(
+                context.reads, settings=context.settings, access_token=access_token
+            )
         context.session_id = claims.session_id
         return claims.expires_at
 
