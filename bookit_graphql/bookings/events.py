@@ -196,6 +196,10 @@ Filter = Callable[[Event], bool]
 # shares with others: see EventHub._prepare), or None for nothing
 Prepare = Callable[[Event], "asyncio.Future[Any] | None"]
 PREPARE_WAIT = 5.0  # seconds the hub waits for an event's preparation before it queues it
+# What a subscriber that waits with nothing queued does with an event at once, in
+# the hub's task: True when that is done with it (sent, or seen already), False
+# to have it queued as usual (see EventHub._dispatch)
+Push = Callable[[Event], bool]
 
 
 @dataclass(eq=False)
@@ -203,7 +207,17 @@ class Subscriber:
     accepts: Filter
     queue: asyncio.Queue[Event | None]
     prepare: Prepare | None = None
+    push: Push | None = None
     overflowed: bool = False
+    waiting: bool = False  # in next(): nothing of its own under way
+
+    async def next(self) -> Event | None:
+        """The next queued event; None when the hub cut this subscriber off."""
+        self.waiting = True
+        try:
+            return await self.queue.get()
+        finally:
+            self.waiting = False
 
 
 @dataclass
@@ -215,8 +229,10 @@ class EventHub(Listener):
     position: int | None = None  # the last event id read from the log
     subscribers: set[Subscriber] = field(default_factory=set)
 
-    def subscribe(self, accepts: Filter, prepare: Prepare | None = None) -> Subscriber:
-        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size), prepare)
+    def subscribe(
+        self, accepts: Filter, prepare: Prepare | None = None, push: Push | None = None
+    ) -> Subscriber:
+        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size), prepare, push)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -267,10 +283,20 @@ class EventHub(Listener):
         return asyncio.gather(*started.values(), return_exceptions=True) if started else None
 
     def _dispatch(self, event: Event) -> None:
+        """Hand the event to each subscriber that accepts it: pushed (Subscriber.push)
+        to one that waits with nothing queued, so its order holds, else queued.
+
+        A push sends the frame from this task: 1,000 subscribers then cost no task
+        wake-up each (some 14 % of a delivery's CPU), and the frame goes straight
+        to the server's send (direct.Direct.push).
+        """
         if event.kind is None:  # not a change of the booking (a review of it)
             return
         for subscriber in list(self.subscribers):
             if not subscriber.accepts(event):
+                continue
+            push = subscriber.push
+            if push is not None and subscriber.waiting and subscriber.queue.empty() and push(event):
                 continue
             try:
                 subscriber.queue.put_nowait(event)
