@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Generator
 from contextvars import ContextVar
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from starlette.types import Send
@@ -79,7 +79,7 @@ class Direct:
         ):
             return False
         message = {"type": "websocket.send", "text": f"{self.prefix}{payload}}}"}
-        sending = cast(Coroutine[Any, Any, None], self.send(message))
+        sending: Coroutine[Any, Any, None] = self.send(message)  # type: ignore[assignment]
         try:
             waiting = sending.send(None)
         except StopIteration:

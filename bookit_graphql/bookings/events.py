@@ -197,9 +197,10 @@ Filter = Callable[[Event], bool]
 Prepare = Callable[[Event], "asyncio.Future[Any] | None"]
 PREPARE_WAIT = 5.0  # seconds the hub waits for an event's preparation before it queues it
 # What a subscriber that waits with nothing queued does with an event at once, in
-# the hub's task: True when that is done with it (sent, or seen already), False
-# to have it queued as usual (see EventHub._dispatch)
-Push = Callable[[Event], bool]
+# the hub's task, given what its prepare started for it (if anything): True when
+# that is done with it (sent, or seen already), False to have it queued as usual
+# (see EventHub._dispatch)
+Push = Callable[[Event, "asyncio.Future[Any] | None"], bool]
 
 
 @dataclass(eq=False)
@@ -257,32 +258,34 @@ class EventHub(Listener):
             rows = await cursor.fetchall()
             events = [Event.from_row(row) for row in rows]
             prepared = [self._prepare(event) for event in events]  # all started at once
-            for event, ready in zip(events, prepared, strict=True):
-                if ready is not None:
-                    await asyncio.wait([ready], timeout=PREPARE_WAIT)
-                self._dispatch(event)
+            for event, started in zip(events, prepared, strict=True):
+                if started:
+                    await asyncio.wait(set(started.values()), timeout=PREPARE_WAIT)
+                self._dispatch(event, started)
                 self.position = event.id
             if len(rows) < PAGE:
                 return
 
-    def _prepare(self, event: Event) -> asyncio.Future[Any] | None:
-        """Start what the event's subscribers share, once for all (Subscriber.prepare).
+    def _prepare(self, event: Event) -> dict[Subscriber, asyncio.Future[Any]]:
+        """Start what the event's subscribers share, once for all (Subscriber.prepare):
+        what each subscriber's prepare gave (the same future for many).
 
-        The hub queues the event when that is done (or after PREPARE_WAIT): 1,000
-        subscribers then find their payload built, none waiting on it with a future
-        of its own. Its failure is each subscriber's to report, not the hub's.
+        The hub hands the event out when that is done (or after PREPARE_WAIT):
+        1,000 subscribers then find their payload built, none waiting on it with a
+        future of its own. Its failure is each subscriber's to report, not the hub's.
         """
         if event.kind is None:
-            return None
-        started = {
-            id(work): work
+            return {}
+        return {
+            subscriber: work
             for subscriber in self.subscribers
             if subscriber.prepare is not None and subscriber.accepts(event)
             if (work := subscriber.prepare(event)) is not None
         }
-        return asyncio.gather(*started.values(), return_exceptions=True) if started else None
 
-    def _dispatch(self, event: Event) -> None:
+    def _dispatch(
+        self, event: Event, prepared: dict[Subscriber, asyncio.Future[Any]] | None = None
+    ) -> None:
         """Hand the event to each subscriber that accepts it: pushed (Subscriber.push)
         to one that waits with nothing queued, so its order holds, else queued.
 
@@ -296,7 +299,12 @@ class EventHub(Listener):
             if not subscriber.accepts(event):
                 continue
             push = subscriber.push
-            if push is not None and subscriber.waiting and subscriber.queue.empty() and push(event):
+            if (
+                push is not None
+                and subscriber.waiting
+                and subscriber.queue.empty()
+                and push(event, prepared.get(subscriber) if prepared else None)
+            ):
                 continue
             try:
                 subscriber.queue.put_nowait(event)

@@ -123,22 +123,16 @@ class BookingSubscriptions:
             except Unknown:
                 return None
 
-        def push(event: Event) -> bool:
-            """Send a live event from the hub's task, if its payload is ready; False to
-            have it queued for deliver (EventHub._dispatch)."""
+        def push(event: Event, ready: asyncio.Future[str] | None) -> bool:
+            """Send a live event from the hub's task, if the payload that prepare started
+            is built; False to have it queued for deliver (EventHub._dispatch)."""
             nonlocal last
             if last is not None and event.id <= last:
                 return True  # replayed already
-            if direct is None or compiler is None:
+            if direct is None or ready is None or not ready.done():
                 return False
-            try:
-                ready = compiler.share_payload(
-                    _listing(event), shared=event.related, missing=MISSING_EVENT
-                )
-            except Unknown:
-                return False
-            if not ready.done() or ready.cancelled() or ready.exception() is not None:
-                return False  # deliver waits for it, or reports its failure
+            if ready.cancelled() or ready.exception() is not None:
+                return False  # deliver reports its failure
             if not direct.push(ready.result()):
                 return False
             last = event.id
