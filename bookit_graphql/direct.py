@@ -70,8 +70,11 @@ class Direct:
         client reads too slowly) goes on in a task, `pending`, which `next`
         waits for before its own frame, and until it is done `push` declines.
         """
-        if self.operation.completed:
-            return True  # as next: nothing to send
+        task = self.operation.task
+        if self.operation.completed or (task is not None and (task.cancelling() or task.done())):
+            # as next, or as the operation's task that a client's `complete` (or the
+            # socket's close) cancelled: it would send nothing more
+            return True
         if (
             self.send is None
             or self.pending is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import uuid
@@ -434,7 +435,9 @@ async def test_one_event_for_50_identical_subscribers_is_built_and_encoded_once(
         sockets = [_Frames() for _ in range(50)]
 
         async def operation(index: int) -> None:
-            operation = SimpleNamespace(id=f"op{index}", completed=False)
+            operation = SimpleNamespace(
+                id=f"op{index}", completed=False, task=asyncio.current_task()
+            )
             # half of them with the server's send, which the hub uses itself (push)
             send = sockets[index].send if index % 2 else None
             view.DIRECT.set(view.Direct(operation, sockets[index], send))  # type: ignore[arg-type]
@@ -740,7 +743,7 @@ async def test_a_pushed_frame_that_waits_for_the_socket_keeps_its_place() -> Non
         await release.wait()
         await socket.send(message)
 
-    operation = SimpleNamespace(id="7", completed=False)
+    operation = SimpleNamespace(id="7", completed=False, task=None)
     direct = Direct(operation, socket, slow)  # type: ignore[arg-type]
 
     # when the hub pushes one frame, then another comes
@@ -762,7 +765,7 @@ async def test_a_pushed_frame_that_waits_for_the_socket_keeps_its_place() -> Non
 
 async def test_a_push_that_fails_leaves_the_failure_to_the_operation() -> None:
     socket = _Frames()
-    operation = SimpleNamespace(id="7", completed=False)
+    operation = SimpleNamespace(id="7", completed=False, task=None)
 
     async def refused(message: dict[str, Any]) -> None:
         raise RuntimeError("closed")  # before it writes anything, as uvicorn's
@@ -790,6 +793,23 @@ async def test_a_push_that_fails_leaves_the_failure_to_the_operation() -> None:
     assert not direct.push('"c"')
     with pytest.raises(WebSocketDisconnected):
         await direct.next('"c"')
+    assert len(socket.sent) == 1
+
+
+async def test_nothing_is_pushed_to_an_operation_that_is_being_cancelled() -> None:
+    # given an operation whose task a client's `complete` has just cancelled
+    socket = _Frames()
+    task = asyncio.create_task(asyncio.sleep(10))
+    operation = SimpleNamespace(id="7", completed=False, task=task)
+    direct = Direct(operation, socket, socket.send)  # type: ignore[arg-type]
+    assert direct.push('"a"')
+    task.cancel()
+    # then the hub sends it nothing more, as its own task would not have
+    assert direct.push('"b"')
+    assert socket.sent == ['{"id":"7","type":"next","payload":"a"}']
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert direct.push('"c"')
     assert len(socket.sent) == 1
 
 
