@@ -260,7 +260,9 @@ class EventHub(Listener):
             prepared = [self._prepare(event) for event in events]  # all started at once
             for event, started in zip(events, prepared, strict=True):
                 if started:
-                    await asyncio.wait(set(started.values()), timeout=PREPARE_WAIT)
+                    # gather retrieves a failure that no subscriber might (one cut off)
+                    works = asyncio.gather(*set(started.values()), return_exceptions=True)
+                    await asyncio.wait([works], timeout=PREPARE_WAIT)
                 self._dispatch(event, started)
                 self.position = event.id
             if len(rows) < PAGE:
