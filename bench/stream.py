@@ -253,14 +253,16 @@ async def fanout(
 
 
 def tally(sockets: list[Socket], booked: set[str], committed: dict[str, float]) -> dict[str, Any]:
-    """Latencies (from `committed`, else from occurredAt), and what was lost or came
-    twice, of the deliveries of `booked`."""
+    """Latencies (from `committed`, else from occurredAt), and what was lost, came
+    twice or out of order (an event id below one received before), of the deliveries
+    of `booked`."""
     latencies: list[float] = []
     from_occurred: list[float] = []
-    lost = doubled = errors = 0
+    lost = doubled = errors = reordered = 0
     first_error = None
     for socket in sockets:
         seen: set[str] = set()
+        last = 0  # the event id of the socket's last delivery
         for arrived, raw in socket.messages:
             message = orjson.loads(raw)
             payload = message.get("payload") or {}
@@ -276,6 +278,10 @@ def tally(sockets: list[Socket], booked: set[str], committed: dict[str, float]) 
                 doubled += 1
                 continue
             seen.add(booking)
+            cursor = change["cursor"]
+            (event_id,) = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            reordered += event_id < last
+            last = max(last, event_id)
             occurred = datetime.fromisoformat(change["occurredAt"]).timestamp()
             from_occurred.append((arrived - occurred) * 1000)
             latencies.append((arrived - committed.get(booking, occurred)) * 1000)
@@ -285,6 +291,7 @@ def tally(sockets: list[Socket], booked: set[str], committed: dict[str, float]) 
         "delivered": len(latencies),
         "lost": lost,
         "doubled": doubled,
+        "reordered": reordered,
         "errors": errors,
         "first_error": first_error,
         "closed_early": sum(1 for s in sockets if s.closed),

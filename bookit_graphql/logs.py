@@ -237,6 +237,11 @@ class RequestLog:
         }
         state = scope.setdefault("state", {})
         state["request_id"], state["log"] = request_id, record
+        if scope["type"] == "websocket":
+            # A socket's messages pass as they are (send_with_id is for HTTP's start);
+            # the server's own send is for frames sent from no request's task
+            # (direct.Direct.push).
+            state["send"] = send
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -249,7 +254,7 @@ class RequestLog:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
         finally:
             record["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
             if log.isEnabledFor(logging.INFO):

@@ -136,7 +136,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         websocket = self.context.request
         if isinstance(websocket, WebSocket):  # the task's own context: this operation's
-            DIRECT.set(Direct(operation, websocket))
+            DIRECT.set(Direct(operation, websocket, websocket.scope.get("state", {}).get("send")))
         with metrics.open_subscription():
             await super().run_operation(operation)
 

@@ -211,3 +211,28 @@ def test_logging_shutdown_while_the_writer_writes_does_not_hang() -> None:
         exiting.join(5)
         assert not exiting.is_alive()
         assert not handler.writer.is_alive()
+
+
+async def test_a_socket_gets_the_servers_own_send_and_keeps_its_request_id() -> None:
+    # given the request log in front of an app that looks at what it was given
+    seen: dict[str, object] = {}
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        seen.update(scope=scope, send=send)
+
+    async def server_send(message: dict[str, object]) -> None:
+        pass
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    scope = {"type": "websocket", "path": "/graphql", "headers": [(b"x-request-id", b"ws-1")]}
+    # when a socket comes in
+    await logs.RequestLog(app)(scope, receive, server_send)
+    # then the app has the server's send itself, also in the scope's state (the
+    # frames that the event hub sends: direct.Direct.push), and the socket its id
+    state = scope["state"]
+    assert isinstance(state, dict)
+    assert seen["send"] is server_send
+    assert state["send"] is server_send
+    assert state["request_id"] == "ws-1"

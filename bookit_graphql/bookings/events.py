@@ -196,6 +196,11 @@ Filter = Callable[[Event], bool]
 # shares with others: see EventHub._prepare), or None for nothing
 Prepare = Callable[[Event], "asyncio.Future[Any] | None"]
 PREPARE_WAIT = 5.0  # seconds the hub waits for an event's preparation before it queues it
+# What a subscriber that waits with nothing queued does with an event at once, in
+# the hub's task, given what its prepare started for it (if anything): True when
+# that is done with it (sent, or seen already), False to have it queued as usual
+# (see EventHub._dispatch)
+Push = Callable[[Event, "asyncio.Future[Any] | None"], bool]
 
 
 @dataclass(eq=False)
@@ -203,7 +208,17 @@ class Subscriber:
     accepts: Filter
     queue: asyncio.Queue[Event | None]
     prepare: Prepare | None = None
+    push: Push | None = None
     overflowed: bool = False
+    waiting: bool = False  # in next(): nothing of its own under way
+
+    async def next(self) -> Event | None:
+        """The next queued event; None when the hub cut this subscriber off."""
+        self.waiting = True
+        try:
+            return await self.queue.get()
+        finally:
+            self.waiting = False
 
 
 @dataclass
@@ -215,8 +230,10 @@ class EventHub(Listener):
     position: int | None = None  # the last event id read from the log
     subscribers: set[Subscriber] = field(default_factory=set)
 
-    def subscribe(self, accepts: Filter, prepare: Prepare | None = None) -> Subscriber:
-        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size), prepare)
+    def subscribe(
+        self, accepts: Filter, prepare: Prepare | None = None, push: Push | None = None
+    ) -> Subscriber:
+        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size), prepare, push)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -241,36 +258,55 @@ class EventHub(Listener):
             rows = await cursor.fetchall()
             events = [Event.from_row(row) for row in rows]
             prepared = [self._prepare(event) for event in events]  # all started at once
-            for event, ready in zip(events, prepared, strict=True):
-                if ready is not None:
-                    await asyncio.wait([ready], timeout=PREPARE_WAIT)
-                self._dispatch(event)
+            for event, started in zip(events, prepared, strict=True):
+                if started:
+                    # gather retrieves a failure that no subscriber might (one cut off)
+                    works = asyncio.gather(*set(started.values()), return_exceptions=True)
+                    await asyncio.wait([works], timeout=PREPARE_WAIT)
+                self._dispatch(event, started)
                 self.position = event.id
             if len(rows) < PAGE:
                 return
 
-    def _prepare(self, event: Event) -> asyncio.Future[Any] | None:
-        """Start what the event's subscribers share, once for all (Subscriber.prepare).
+    def _prepare(self, event: Event) -> dict[Subscriber, asyncio.Future[Any]]:
+        """Start what the event's subscribers share, once for all (Subscriber.prepare):
+        what each subscriber's prepare gave (the same future for many).
 
-        The hub queues the event when that is done (or after PREPARE_WAIT): 1,000
-        subscribers then find their payload built, none waiting on it with a future
-        of its own. Its failure is each subscriber's to report, not the hub's.
+        The hub hands the event out when that is done (or after PREPARE_WAIT):
+        1,000 subscribers then find their payload built, none waiting on it with a
+        future of its own. Its failure is each subscriber's to report, not the hub's.
         """
         if event.kind is None:
-            return None
-        started = {
-            id(work): work
+            return {}
+        return {
+            subscriber: work
             for subscriber in self.subscribers
             if subscriber.prepare is not None and subscriber.accepts(event)
             if (work := subscriber.prepare(event)) is not None
         }
-        return asyncio.gather(*started.values(), return_exceptions=True) if started else None
 
-    def _dispatch(self, event: Event) -> None:
+    def _dispatch(
+        self, event: Event, prepared: dict[Subscriber, asyncio.Future[Any]] | None = None
+    ) -> None:
+        """Hand the event to each subscriber that accepts it: pushed (Subscriber.push)
+        to one that waits with nothing queued, so its order holds, else queued.
+
+        A push sends the frame from this task: 1,000 subscribers then cost no task
+        wake-up each (some 14 % of a delivery's CPU), and the frame goes straight
+        to the server's send (direct.Direct.push).
+        """
         if event.kind is None:  # not a change of the booking (a review of it)
             return
         for subscriber in list(self.subscribers):
             if not subscriber.accepts(event):
+                continue
+            push = subscriber.push
+            if (
+                push is not None
+                and subscriber.waiting
+                and subscriber.queue.empty()
+                and push(event, prepared.get(subscriber) if prepared else None)
+            ):
                 continue
             try:
                 subscriber.queue.put_nowait(event)

@@ -123,9 +123,24 @@ class BookingSubscriptions:
             except Unknown:
                 return None
 
+        def push(event: Event, ready: asyncio.Future[str] | None) -> bool:
+            """Send a live event from the hub's task, if the payload that prepare started
+            is built; False to have it queued for deliver (EventHub._dispatch)."""
+            nonlocal last
+            if last is not None and event.id <= last:
+                return True  # replayed already
+            if direct is None or ready is None or not ready.done():
+                return False
+            if ready.cancelled() or ready.exception() is not None:
+                return False  # deliver reports its failure
+            if not direct.push(ready.result()):
+                return False
+            last = event.id
+            return True
+
         # Subscribe before reading the log: whatever commits from now on reaches
         # the queue, whatever committed before is in the log; ids weed out twins.
-        subscriber = hub.subscribe(accepts, prepare)
+        subscriber = hub.subscribe(accepts, prepare, push)
         try:
             if last is not None:
                 await _check_retained(context, after=last)
@@ -134,7 +149,7 @@ class BookingSubscriptions:
                     if (change := await deliver(event)) is not None:
                         yield change
             while True:
-                queued = await subscriber.queue.get()
+                queued = await subscriber.next()
                 if queued is None:  # the hub cut us off: we fell too far behind
                     await _disconnect_slow(context, last)
                     return

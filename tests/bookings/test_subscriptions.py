@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import uuid
@@ -16,10 +17,14 @@ import jwt
 import psycopg
 import pytest
 from graphql import OperationType
+from starlette.websockets import WebSocketState
+from strawberry.http.exceptions import WebSocketDisconnected
 
-from bookit_graphql.bookings.events import EventHub
+from bookit_graphql.bookings.events import Event, EventHub
+from bookit_graphql.bookings.models import BookingEventKind
 from bookit_graphql.context import Context
 from bookit_graphql.db import libpq_url
+from bookit_graphql.direct import Direct
 from bookit_graphql.hub import LISTENER
 from bookit_graphql.users import auth
 from tests.bookings.support import (
@@ -367,15 +372,23 @@ async def test_shared_deliveries_keep_each_subscribers_visibility_and_variables(
 
 
 class _Frames:
-    """A stand-in for a subscriber's WebSocket: the text frames sent to it."""
+    """A stand-in for a subscriber's WebSocket: the text frames sent to it, through
+    Starlette's WebSocket (send_text) or the server's own send (`send`)."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.arrived = asyncio.Event()
+        self.application_state = WebSocketState.CONNECTED
+        self.pushed = 0  # frames that came through `send`
 
     async def send_text(self, text: str) -> None:
         self.sent.append(text)
         self.arrived.set()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert message["type"] == "websocket.send"
+        self.pushed += 1
+        await self.send_text(message["text"])
 
 
 async def test_one_event_for_50_identical_subscribers_is_built_and_encoded_once(
@@ -422,8 +435,12 @@ async def test_one_event_for_50_identical_subscribers_is_built_and_encoded_once(
         sockets = [_Frames() for _ in range(50)]
 
         async def operation(index: int) -> None:
-            operation = SimpleNamespace(id=f"op{index}", completed=False)
-            view.DIRECT.set(view.Direct(operation, sockets[index]))  # type: ignore[arg-type]
+            operation = SimpleNamespace(
+                id=f"op{index}", completed=False, task=asyncio.current_task()
+            )
+            # half of them with the server's send, which the hub uses itself (push)
+            send = sockets[index].send if index % 2 else None
+            view.DIRECT.set(view.Direct(operation, sockets[index], send))  # type: ignore[arg-type]
             context = Context(
                 request=SimpleNamespace(app=app),
                 response=None,
@@ -448,9 +465,11 @@ async def test_one_event_for_50_identical_subscribers_is_built_and_encoded_once(
         await asyncio.wait_for(asyncio.gather(*(s.arrived.wait() for s in sockets)), 10)
 
         # then all 50 got the same `next` frame but for their ids, built by one
-        # statement and encoded once, with no per-subscriber execution
+        # statement and encoded once, with no per-subscriber execution, the hub
+        # sending it itself to those it could send to
         frames = [socket.sent for socket in sockets]
         assert all(len(sent) == 1 for sent in frames)
+        assert [socket.pushed for socket in sockets] == [index % 2 for index in range(50)]
         payloads = {sent[0].replace(f'"op{i}"', '"op"') for i, sent in enumerate(frames)}
         assert len(payloads) == 1
         message = json.loads(frames[7][0])
@@ -655,32 +674,143 @@ async def test_sigterm_closes_sockets_with_going_away(
     assert await asyncio.to_thread(server.process.wait, 15) == 0
 
 
+def _event(id: int) -> Event:
+    return Event(
+        id=id,
+        kind=BookingEventKind.CREATED,
+        type="booking.created",
+        booking_id=uuid.uuid4(),
+        service_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        booking={},
+        review=None,
+        occurred_at=datetime.now(UTC),
+    )
+
+
 async def test_a_subscriber_that_falls_behind_is_cut_off() -> None:
     hub = EventHub(queue_size=3)
     subscriber = hub.subscribe(lambda event: True)
     other = hub.subscribe(lambda event: event.id % 2 == 0)
-    from bookit_graphql.bookings.events import Event
-    from bookit_graphql.bookings.models import BookingEventKind
-
     for n in range(1, 6):
-        hub._dispatch(
-            Event(
-                id=n,
-                kind=BookingEventKind.CREATED,
-                type="booking.created",
-                booking_id=uuid.uuid4(),
-                service_id=uuid.uuid4(),
-                user_id=uuid.uuid4(),
-                booking={},
-                review=None,
-                occurred_at=datetime.now(UTC),
-            )
-        )
+        hub._dispatch(_event(n))
     assert subscriber.overflowed
     assert subscriber.queue.get_nowait() is None  # told to go, its backlog dropped
     assert subscriber not in hub.subscribers
     assert not other.overflowed
     assert [other.queue.get_nowait().id for _ in range(2)] == [2, 4]
+
+
+async def test_the_hub_pushes_only_to_a_subscriber_that_waits_with_nothing_queued() -> None:
+    # given three subscribers that can be pushed to: one waiting, one busy (not
+    # waiting for its next event), one waiting that declines the push
+    hub = EventHub(queue_size=10)
+    pushed: list[tuple[int, Any]] = []
+
+    def push(event: Event, ready: Any) -> bool:
+        pushed.append((event.id, ready))
+        return True
+
+    waiting = hub.subscribe(lambda event: True, push=push)
+    busy = hub.subscribe(lambda event: True, push=push)
+    declining = hub.subscribe(lambda event: True, push=lambda event, ready: False)
+    waits = asyncio.create_task(waiting.next())
+    declined = asyncio.create_task(declining.next())
+    await asyncio.sleep(0)
+    prepared = asyncio.get_running_loop().create_future()
+
+    # when the hub hands out two events, the first with what was prepared for one
+    hub._dispatch(_event(1), {waiting: prepared})
+    hub._dispatch(_event(2))
+
+    # then the waiting one got both pushed, in order, each with its own preparation
+    assert pushed == [(1, prepared), (2, None)]
+    assert waiting.queue.empty()
+    assert not waits.done()
+    # and the busy one has them queued, as the one that declined has
+    assert [busy.queue.get_nowait().id for _ in range(2)] == [1, 2]
+    assert (await declined).id == 1  # woken by the first: the second is queued behind it
+    assert declining.queue.get_nowait().id == 2
+    waits.cancel()
+
+
+async def test_a_pushed_frame_that_waits_for_the_socket_keeps_its_place() -> None:
+    # given an operation whose server send waits (the client reads too slowly)
+    socket = _Frames()
+    release = asyncio.Event()
+
+    async def slow(message: dict[str, Any]) -> None:
+        await release.wait()
+        await socket.send(message)
+
+    operation = SimpleNamespace(id="7", completed=False, task=None)
+    direct = Direct(operation, socket, slow)  # type: ignore[arg-type]
+
+    # when the hub pushes one frame, then another comes
+    assert direct.push('"a"')  # taken: it goes on by itself
+    assert not direct.push('"b"')  # declined while the first waits
+    second = asyncio.create_task(direct.next('"b"'))
+    await asyncio.sleep(0.01)
+    assert socket.sent == []  # behind the first
+
+    # then once the socket takes frames, they come in order
+    release.set()
+    await asyncio.wait_for(second, 5)
+    prefix = '{"id":"7","type":"next","payload":'
+    assert socket.sent == [f'{prefix}"a"}}', f'{prefix}"b"}}']
+    assert socket.pushed == 1  # the second through Starlette's WebSocket
+    assert direct.push('"c"')
+    assert socket.sent[-1] == f'{prefix}"c"}}'
+
+
+async def test_a_push_that_fails_leaves_the_failure_to_the_operation() -> None:
+    socket = _Frames()
+    operation = SimpleNamespace(id="7", completed=False, task=None)
+
+    async def refused(message: dict[str, Any]) -> None:
+        raise RuntimeError("closed")  # before it writes anything, as uvicorn's
+
+    # a send refused at once: nothing sent, and next sends it as it always did
+    direct = Direct(operation, socket, refused)  # type: ignore[arg-type]
+    assert not direct.push('"a"')
+    assert socket.sent == []
+    await direct.next('"a"')
+    assert socket.pushed == 0
+    assert len(socket.sent) == 1
+
+    # a send that waits, then finds the client gone: the next frame raises what
+    # Strawberry's send would have (the operation ends), and nothing is sent
+    release = asyncio.Event()
+
+    async def lost(message: dict[str, Any]) -> None:
+        await release.wait()
+        raise OSError("client disconnected")
+
+    direct = Direct(operation, socket, lost)  # type: ignore[arg-type]
+    assert direct.push('"b"')
+    release.set()
+    await asyncio.sleep(0.01)
+    assert not direct.push('"c"')
+    with pytest.raises(WebSocketDisconnected):
+        await direct.next('"c"')
+    assert len(socket.sent) == 1
+
+
+async def test_nothing_is_pushed_to_an_operation_that_is_being_cancelled() -> None:
+    # given an operation whose task a client's `complete` has just cancelled
+    socket = _Frames()
+    task = asyncio.create_task(asyncio.sleep(10))
+    operation = SimpleNamespace(id="7", completed=False, task=task)
+    direct = Direct(operation, socket, socket.send)  # type: ignore[arg-type]
+    assert direct.push('"a"')
+    task.cancel()
+    # then the hub sends it nothing more, as its own task would not have
+    assert direct.push('"b"')
+    assert socket.sent == ['{"id":"7","type":"next","payload":"a"}']
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert direct.push('"c"')
+    assert len(socket.sent) == 1
 
 
 async def _event_id(database_url: str, booking_id: str) -> int:
