@@ -394,9 +394,11 @@ async def test_the_fast_path_serves_the_benchmark_reads_and_a_repeat(twins: Twin
         body = {"query": contract, "operationName": operation, "variables": variables}
         # when each is sent twice, then both times by the fast path, with data
         for _ in range(2):
-            served = fast.SERVED["fast"]
+            served, direct = fast.SERVED["fast"], fast.SERVED["direct"]
             answer = await twins.both({"json": body}, caller, operation)
             assert fast.SERVED["fast"] == served + 1
+            # with no executor: the root field's resolver, and its compiled answer
+            assert fast.SERVED["direct"] == direct + 1
             data = orjson.loads(answer.body)["data"]
             assert data[operation[0].lower() + operation[1:]] is not None
 
@@ -446,6 +448,35 @@ async def test_errors_of_the_execution_are_answered_without_executing_again(
         assert b'"errors"' in answer.body
         assert fast.SERVED["errors"] == answered + 1
         assert len(twins.counters["on"].statements) <= 1
+
+
+async def test_a_root_field_not_answered_compiled_is_completed_without_resolving_again(
+    twins: Twins,
+) -> None:
+    # given reads whose one root field a plan resolves itself: one that fails (NOT_FOUND,
+    # a refusal of the anonymous caller) and one that is not compiled (availableSlots)
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    slots = (
+        '{ services(first: 2) { edges { node { id availableSlots(from: "2026-12-01T08:00:00Z", '
+        'to: "2026-12-01T12:00:00Z") { startsAt } } } } }'
+    )
+    for body, caller in (
+        ({"query": contract, "operationName": "Service", "variables": {"id": UNKNOWN_ID}}, "user"),
+        ({"query": contract, "operationName": "Bookings", "variables": {}}, "anonymous"),
+        ({"query": slots}, "anonymous"),
+    ):
+        # when it goes by the fast path
+        replayed, direct = fast.SERVED["replayed"], fast.SERVED["direct"]
+        twins.counters["on"].clear()
+        await twins.both({"json": body}, caller, str(body)[:60])
+        on = list(twins.counters["on"].statements)
+        twins.counters["off"].clear()
+        await twins.send("off", {"json": body}, caller)
+        # then graphql-core completed what the resolver gave (the same answer: `both`),
+        # with the statements the full path sends, each once
+        assert fast.SERVED["replayed"] == replayed + 1
+        assert fast.SERVED["direct"] == direct
+        assert len(on) == len(twins.counters["off"].statements), on
 
 
 async def registered(twins: Twins) -> dict[str, str]:
