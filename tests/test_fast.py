@@ -542,3 +542,72 @@ async def test_required_mode_holds_on_the_fast_path(make_database: Any) -> None:
     finally:
         await app.state.reads.close()
         await app.state.engine.dispose()
+
+
+async def test_cors_and_the_request_log_are_the_same_on_the_direct_route(
+    make_database: Any,
+) -> None:
+    # given two apps with CORS configured, one with the fast path (POST /graphql taken in
+    # front of Starlette's routing) and one without
+    url: str = make_database()
+    migrate(url)
+    apps = {
+        flag: create_app(
+            Settings(
+                secret_key=SECRET,
+                bcrypt_rounds=4,
+                rate_limit=False,
+                fast_path=flag,
+                cors_origins=("https://app.example",),
+            ),
+            url,
+        )
+        for flag in (True, False)
+    }
+    records: list[logging.LogRecord] = []
+    handler = Records(records)
+    logger = logging.getLogger("bookit.request")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    query = {"query": "{ services(first: 1) { totalCount } }"}
+    try:
+        for headers in (
+            {},
+            {"origin": "https://app.example"},
+            {"origin": "https://elsewhere.example"},
+            {"origin": "https://app.example", "x-request-id": "given-id"},
+        ):
+            answers = []
+            for flag, app in apps.items():
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://b.test") as c:
+                    records.clear()
+                    served = fast.SERVED["fast"]
+                    response = await c.post("/graphql", json=query, headers=headers)
+                    assert fast.SERVED["fast"] == served + flag
+                logged = [getattr(r, "fields", {}) for r in records if r.name == logger.name]
+                assert len(logged) == 1
+                answers.append(
+                    (
+                        response.status_code,
+                        without_id(response.headers.multi_items()),
+                        response.content,
+                        without_id({k: v for k, v in logged[0].items() if k != "duration_ms"}),
+                        "given-id" if "x-request-id" in headers else None,
+                        response.headers["x-request-id"] if "x-request-id" in headers else None,
+                    )
+                )
+            # when each goes to both, then the same status, headers (CORS's included),
+            # body and log record, and the request id a client gave is echoed by both
+            assert answers[0] == answers[1], headers
+            assert answers[0][4] == answers[0][5]
+            assert ("access-control-allow-origin", "https://app.example") in answers[0][1] or (
+                headers.get("origin") != "https://app.example"
+            )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        for app in apps.values():
+            await app.state.reads.close()
+            await app.state.engine.dispose()
