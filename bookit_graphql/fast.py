@@ -43,7 +43,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from graphql import (
@@ -60,7 +60,7 @@ from graphql import (
     get_operation_ast,
     parse,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from starlette.requests import Request
 from starlette.responses import Response
@@ -86,6 +86,9 @@ JSON = "application/json"
 FIELDS = {"query", "variables", "operationName", "documentId", "extensions"}
 MAX_PLANS = 500  # distinct (query, operationName) kept; then forgotten, and made again
 MAX_PLANNED_LENGTH = 32_000  # characters: a longer document takes the full path (memory)
+MAX_KEPT_COERCIONS = 64  # distinct variables a plan keeps coerced; then forgotten
+MAX_KEPT_VARIABLES = 2_000  # characters of their repr: longer ones are coerced each time
+PLAIN = frozenset({str, int, float, bool, type(None)})  # coerced values kept as they are
 # How requests went: "fast" answered here; "full" left to the full path; of the fast,
 # "direct" by the root field's resolver alone, "replayed" completed by graphql-core.
 SERVED: Counter[str] = Counter()
@@ -113,6 +116,9 @@ class Plan:
     name: str | None
     # its one root field, when the plan may call that field's resolver itself (direct)
     root: Root | None = None
+    # its variables as graphql-core coerced them, by the request's (repr), when they are
+    # plain scalars: the same variables are coerced once (a fifteenth of a direct read)
+    coerced: dict[str, VariableValues] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +243,8 @@ class FastPath:
         conversion included), without building an executor: the answer when it is a
         compiled one; else what it gave or raised (Outcome), for graphql-core to complete;
         None, when a variable or an argument is refused: graphql-core words that."""
-        coerced = get_variable_values(
-            self.core, plan.operation.variable_definitions or (), variables or {}, max_errors=50
-        )
-        if isinstance(coerced, list):
+        coerced = self._coerced(plan, variables)
+        if coerced is None:
             return None
         node, field = root.node, root.field
         try:
@@ -273,6 +277,27 @@ class FastPath:
         if type(result) is Completed:
             return ExecutionResult(data={root.key: result.value}, errors=None)
         return Outcome(root.key, value=result)
+
+    def _coerced(self, plan: Plan, variables: dict[str, Any] | None) -> VariableValues | None:
+        """The request's variables as graphql-core's executor coerces them; None when they
+        are refused. Kept per plan when they are all plain scalars (which nothing can
+        change), as the request sent them."""
+        shown = repr(variables)
+        found = plan.coerced.get(shown)
+        if found is not None:
+            return found
+        coerced = get_variable_values(
+            self.core, plan.operation.variable_definitions or (), variables or {}, max_errors=50
+        )
+        if isinstance(coerced, list):
+            return None
+        if len(shown) <= MAX_KEPT_VARIABLES and all(
+            type(value) in PLAIN for value in coerced.coerced.values()
+        ):
+            if len(plan.coerced) >= MAX_KEPT_COERCIONS:
+                plan.coerced.clear()
+            plan.coerced[shown] = coerced
+        return coerced
 
     async def _prepare(
         self, request: Request, data: Any

@@ -611,3 +611,23 @@ async def test_cors_and_the_request_log_are_the_same_on_the_direct_route(
         for app in apps.values():
             await app.state.reads.close()
             await app.state.engine.dispose()
+
+
+async def test_plain_variables_are_coerced_once_per_plan(twins: Twins) -> None:
+    # given the contract's Service (an ID and an Int) and Services (an input object)
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    app = twins.clients["on"]._transport.app  # type: ignore[attr-defined]
+    path: fast.FastPath = app.state.view.fast
+    for operation, variables, kept in (
+        ("Service", {"id": "<popular>", "reviewsFirst": 2}, True),
+        ("Services", {"first": 2, "filter": {"q": "a"}}, False),
+    ):
+        body = {"query": contract, "operationName": operation, "variables": variables}
+        # when it is sent twice, the same both ways
+        for _ in range(2):
+            await twins.both({"json": body}, "anonymous", operation)
+        # then plain scalars are kept coerced by the plan, an input object never
+        plan = path.plans[(contract, operation)]
+        assert plan is not None
+        shown = repr(bind(variables, twins.known))
+        assert (shown in plan.coerced) == kept, (operation, list(plan.coerced))
