@@ -56,11 +56,13 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    VariableValues,
     execute,
+    get_argument_values,
     get_operation_ast,
+    get_variable_values,
     parse,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.pyutils import Path
 from starlette.requests import Request
 from starlette.responses import Response
@@ -251,6 +253,8 @@ class FastPath:
             args = get_argument_values(field, node, coerced) if field.args or node.arguments else {}
         except GraphQLError:
             return None
+        # the info that Strawberry's executor builds (a private class: tests/test_fast.py
+        # compares the two)
         info = cast(Any, _OperationContextAwareGraphQLResolveInfo)(
             node.name.value,
             [node],

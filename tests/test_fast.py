@@ -631,3 +631,66 @@ async def test_plain_variables_are_coerced_once_per_plan(twins: Twins) -> None:
         assert plan is not None
         shown = repr(bind(variables, twins.known))
         assert (shown in plan.coerced) == kept, (operation, list(plan.coerced))
+
+
+def spying(seen: dict[str, Any], name: str, resolve: Any) -> Any:
+    """`resolve`, noting its info and arguments in seen[name]."""
+
+    def spy(source: Any, info: Any, **args: Any) -> Any:
+        seen[name] = (info, args)
+        return resolve(source, info, **args)
+
+    return spy
+
+
+async def test_a_direct_resolver_gets_the_info_that_the_executor_gives(twins: Twins) -> None:
+    # given the benchmark's S3 read, and a spy on `service`'s resolver in both apps
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    body = {
+        "query": contract,
+        "operationName": "Service",
+        "variables": {"id": "<popular>", "reviewsFirst": 2},
+    }
+    seen: dict[str, Any] = {}
+    fields = {}
+    for name, client in twins.clients.items():
+        app = client._transport.app  # type: ignore[attr-defined]
+        field = app.state.view.graphql_schema.query_type.fields["service"]
+        fields[name] = (field, field.resolve)
+
+        field.resolve = spying(seen, name, field.resolve)
+    try:
+        # when it goes to both (directly to the resolver on one, by the executor on the other)
+        direct = fast.SERVED["direct"]
+        await twins.both({"json": body}, "user", "Service")
+        assert fast.SERVED["direct"] == direct + 1
+    finally:
+        for field, resolve in fields.values():
+            field.resolve = resolve
+
+    # then the resolver had the same arguments and the same info, but the helpers for
+    # asynchronous work, which no resolver uses
+    def shown(info: Any) -> dict[str, Any]:
+        return {
+            "class": type(info),
+            "field_name": info.field_name,
+            "field_nodes": [graphql.print_ast(node) for node in info.field_nodes],
+            "return_type": str(info.return_type),
+            "parent_type": info.parent_type.name,
+            "path": (info.path.as_list(), info.path.typename),
+            "fragments": {k: graphql.print_ast(v) for k, v in info.fragments.items()},
+            "root_value": info.root_value,
+            "operation": graphql.print_ast(info.operation),
+            "variable_values": info.variable_values,
+            "context": type(info.context),
+            "is_awaitable": info.is_awaitable,
+            "abort_signal": info.abort_signal,
+            "operation_extensions": info.operation_extensions,
+            "fields": len(info),
+        }
+
+    (on, on_args), (off, off_args) = seen["on"], seen["off"]
+    assert on_args == off_args
+    assert shown(on) == shown(off)
+    assert on.context.user is not None
+    assert on.context.user.id == off.context.user.id
