@@ -98,7 +98,7 @@ SERVED: Counter[str] = Counter()
 
 @dataclass(frozen=True, slots=True)
 class Root:
-    """The one root field of a plan that calls its resolver itself (Direct)."""
+    """The one root field of a plan that calls its resolver itself (FastPath._direct)."""
 
     node: FieldNode
     key: str  # its response key
