@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bookit_graphql import documents, logs, metrics, tracing
 from bookit_graphql.bookings.events import EventHub
@@ -33,6 +34,32 @@ from bookit_graphql.schema import build_schema
 from bookit_graphql.users.bearer import Bearer
 from bookit_graphql.view import GraphQLView
 from bookit_graphql.web import RAW_SECURITY_HEADERS, dashboard_routes, static_routes
+
+GRAPHQL = "/graphql"
+
+
+class GraphQLFirst:
+    """ASGI middleware, the innermost: a POST to /graphql goes straight to the view.
+
+    Starlette's exception middleware and router would only find the view (the route
+    takes POST, has no path parameters, and the view answers its own errors); for
+    the reads that are the most frequent requests, their layers cost a tenth of the
+    request's CPU. The outer layers (Starlette's 500, the request log, CORS) stay.
+    """
+
+    def __init__(self, app: ASGIApp, view: ASGIApp) -> None:
+        self.app, self.view = app, view
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == GRAPHQL
+            and not scope.get("root_path")
+        ):
+            await self.view(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, database_url: str) -> Starlette:
@@ -111,11 +138,13 @@ def create_app(settings: Settings, database_url: str) -> Starlette:
                 expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
             )
         )
+    if settings.fast_path:  # with the fast path (off: Starlette's routing, to compare with)
+        middleware.append(Middleware(GraphQLFirst, view=view))
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/graphql", view, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", view),
+        Route(GRAPHQL, view, methods=["GET", "POST"]),
+        WebSocketRoute(GRAPHQL, view),
         *(dashboard_routes() if settings.admin else static_routes()),
     ]
     if settings.metrics and not settings.metrics_port:  # else `bookit serve` serves them

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import logging
 import os
@@ -86,6 +87,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
                 from bookit_graphql import metrics
 
                 metrics.serve_port(host, settings.metrics_port, app.state.metrics)
+            settle_heap()
             uvicorn.run(app, **options)
 
 
@@ -116,7 +118,25 @@ def worker_app() -> Starlette:
     configure_logging(settings.log_level)
     if settings.database_url is None:
         raise ConfigError("a worker needs DATABASE_URL (set by `bookit serve`)")
-    return create_app(settings, settings.database_url)
+    app = create_app(settings, settings.database_url)
+    settle_heap()
+    return app
+
+
+# Young objects a serving process allocates (net) before the collector runs: with the
+# default, 700, it runs every few requests, each time walking the objects of all the
+# requests in flight.
+GC_YOUNG = 10_000
+
+
+def settle_heap() -> None:
+    """Before a process serves: what it has built (modules, the schema, the mappers,
+    some 160,000 objects) leaves the collector's view, and young collections are
+    rarer. Measured on S3 under wrk: 11 % of the server's CPU was the collector's,
+    and 0.218 ms of CPU a request became 0.188."""
+    gc.collect()
+    gc.freeze()  # none of it is garbage now, and most of it lives as long as the process
+    gc.set_threshold(GC_YOUNG)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,8 +233,10 @@ class Reads:
         for attempt in range(2):
             async with self.pool.connection() as connection:
                 try:
-                    cursor = connection.cursor(row_factory=factory)
-                    return await (await cursor.execute(sql, params)).fetchone()
+                    query, names = _positional(sql)
+                    cursor = psycopg.AsyncRawCursor(connection, row_factory=factory)
+                    values = [params[name] for name in names]
+                    return await (await cursor.execute(query, values)).fetchone()
                 except psycopg.OperationalError as error:
                     if not connection.broken or attempt > 0:
                         raise
@@ -244,6 +248,28 @@ class Reads:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+@functools.lru_cache(maxsize=512)
+def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """A statement with `%(name)s` parameters (and `%%`) as PostgreSQL's own `$n`, with
+    the names in their order: psycopg's conversion, made once per text. psycopg keeps
+    it only for statements up to 4 KB, and a compiled read is often longer (S3's
+    `service`: 4.5 KB, 10 us of conversion a request)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PLACEHOLDER.sub(number, sql), tuple(names)
 
 
 async def _generic_plans(connection: psycopg.AsyncConnection[Any]) -> None:

@@ -16,6 +16,16 @@ they always do. A compiled field (compiled.py) then arrives as the JSON text
 that PostgreSQL wrote, and orjson writes it into the response as it is
 (orjson.Fragment): PostgreSQL's bytes reach the client without being decoded.
 
+A document of one root field (the usual read) is not given to an executor at
+all: building graphql-core's executor and its incremental machinery cost about
+a fifth of such a request. The plan calls the field's resolver as the executor
+would (`_direct`: the variables and arguments coerced by graphql-core's own
+functions, the resolver as Strawberry wrapped it, with its permissions and
+argument conversion), and a compiled answer is the data. Anything else it gives
+or raises (an error, a value for the resolvers to complete) goes to graphql-core
+as the ordinary path would have it, the root field answering what it gave
+(Replay) instead of running its statements again.
+
 Errors of the execution (a variable, a permission, NOT_FOUND, a cursor, a
 database that is down) are answered here by the full path's own code:
 ContractErrors codes them, sets the status and the log record and counts the
@@ -33,30 +43,37 @@ import json
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    VariableValues,
     execute,
+    get_argument_values,
     get_operation_ast,
+    get_variable_values,
     parse,
 )
+from graphql.pyutils import Path
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.execution import optimized_is_awaitable
-from strawberry.schema.schema import validate_document
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo, validate_document
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType as Operation
 
 from bookit_graphql import documents, tracing
-from bookit_graphql.compiled import Executor
+from bookit_graphql.compiled import Completed, Executor
 from bookit_graphql.errors import BookItError
 from bookit_graphql.inputs import find_nul
 from bookit_graphql.limits import Limits, check, kept_for
@@ -71,8 +88,24 @@ JSON = "application/json"
 FIELDS = {"query", "variables", "operationName", "documentId", "extensions"}
 MAX_PLANS = 500  # distinct (query, operationName) kept; then forgotten, and made again
 MAX_PLANNED_LENGTH = 32_000  # characters: a longer document takes the full path (memory)
-# How requests went: "fast" answered here; "full" left to the full path.
+MAX_KEPT_COERCIONS = 64  # distinct variables a plan keeps coerced; then forgotten
+MAX_KEPT_VARIABLES = 2_000  # characters of their repr: longer ones are coerced each time
+PLAIN = frozenset({str, int, float, bool, type(None)})  # coerced values kept as they are
+# How requests went: "fast" answered here; "full" left to the full path; of the fast,
+# "direct" by the root field's resolver alone, "replayed" completed by graphql-core.
 SERVED: Counter[str] = Counter()
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """The one root field of a plan that calls its resolver itself (FastPath._direct)."""
+
+    node: FieldNode
+    key: str  # its response key
+    field: GraphQLField
+    parent: GraphQLObjectType  # Query
+    fragments: dict[str, FragmentDefinitionNode]
+    path: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +116,36 @@ class Plan:
     operation: OperationDefinitionNode
     # the name metrics and the log give it (Strawberry's ExecutionContext.operation_name)
     name: str | None
+    # its one root field, when the plan may call that field's resolver itself (direct)
+    root: Root | None = None
+    # its variables as graphql-core coerced them, by the request's (repr), when they are
+    # plain scalars: the same variables are coerced once (a fifteenth of a direct read)
+    coerced: dict[str, VariableValues] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a root field's resolver gave (`value`) or raised (`error`), to be completed by
+    graphql-core (Replay) when it is not a compiled answer."""
+
+    key: str
+    value: Any = None
+    error: Exception | None = None
+
+
+class Replay:
+    """graphql-core middleware: the root field answers its Outcome instead of being
+    resolved again (its statements ran once); every other field resolves as usual."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    def resolve(self, next_: Any, root: Any, info: Any, **args: Any) -> Any:
+        if info.path.prev is None and info.path.key == self.outcome.key:
+            if self.outcome.error is not None:
+                raise self.outcome.error
+            return self.outcome.value
+        return next_(root, info, **args)
 
 
 class FastPath:
@@ -132,17 +195,27 @@ class FastPath:
         # the caller (InvalidToken: 401, as the full path answers it), presumed as its
         # session was last found, if it was: the first read checks it (Context.check)
         context = await view.get_context(request, sub_response, presume=presume)
-        executed = execute(
-            self.core,
-            plan.document,
-            context_value=context,
-            variable_values=variables,
-            operation_name=plan.name,
-            executor_class=Executor,
-            is_awaitable=cast(Any, optimized_is_awaitable),
-            operation_extensions=None,
-        )
-        done = await executed if isinstance(executed, Awaitable) else executed
+        outcome = None
+        if plan.root is not None:
+            outcome = await self._direct(plan, plan.root, context, variables)
+        if isinstance(outcome, ExecutionResult):
+            SERVED["direct"] += 1
+            done: Any = outcome
+        else:
+            if outcome is not None:
+                SERVED["replayed"] += 1
+            executed = execute(
+                self.core,
+                plan.document,
+                context_value=context,
+                variable_values=variables,
+                operation_name=plan.name,
+                executor_class=Executor,
+                is_awaitable=cast(Any, optimized_is_awaitable),
+                middleware=[Replay(outcome)] if outcome is not None else None,
+                operation_extensions=None,
+            )
+            done = await executed if isinstance(executed, Awaitable) else executed
         if not await context.reads.settle(context.check):
             # the presumed caller is not who it was (a session revoked, a user changed):
             # nothing it read is answered; the request is answered again, the caller
@@ -172,6 +245,72 @@ class FastPath:
             return view.create_response(answer, sub_response)
         SERVED["fast"] += 1
         return view.create_response({"data": result.data}, sub_response)
+
+    async def _direct(
+        self, plan: Plan, root: Root, context: Any, variables: dict[str, Any] | None
+    ) -> ExecutionResult | Outcome | None:
+        """The root field's resolver called as graphql-core's executor calls it (its
+        arguments coerced alike, its Strawberry wrapper, permissions and argument
+        conversion included), without building an executor: the answer when it is a
+        compiled one; else what it gave or raised (Outcome), for graphql-core to complete;
+        None, when a variable or an argument is refused: graphql-core words that."""
+        coerced = self._coerced(plan, variables)
+        if coerced is None:
+            return None
+        node, field = root.node, root.field
+        try:
+            args = get_argument_values(field, node, coerced) if field.args or node.arguments else {}
+        except GraphQLError:
+            return None
+        # the info that Strawberry's executor builds (a private class: tests/test_fast.py
+        # compares the two)
+        info = cast(Any, _OperationContextAwareGraphQLResolveInfo)(
+            node.name.value,
+            [node],
+            field.type,
+            root.parent,
+            root.path,
+            self.core,
+            root.fragments,
+            None,
+            plan.operation,
+            coerced.coerced,
+            context,
+            optimized_is_awaitable,
+            None,  # abort_signal: execute's default
+            None,  # async_helpers: no resolver uses them
+            None,  # operation_extensions, as the executor is given them
+        )
+        try:
+            result = cast(Any, field.resolve)(None, info, **args)
+            if optimized_is_awaitable(result):
+                result = await result
+        except Exception as error:  # as graphql-core's execute_field catches it
+            return Outcome(root.key, error=error)
+        if type(result) is Completed:
+            return ExecutionResult(data={root.key: result.value}, errors=None)
+        return Outcome(root.key, value=result)
+
+    def _coerced(self, plan: Plan, variables: dict[str, Any] | None) -> VariableValues | None:
+        """The request's variables as graphql-core's executor coerces them; None when they
+        are refused. Kept per plan when they are all plain scalars (which nothing can
+        change), as the request sent them."""
+        shown = repr(variables)
+        found = plan.coerced.get(shown)
+        if found is not None:
+            return found
+        coerced = get_variable_values(
+            self.core, plan.operation.variable_definitions or (), variables or {}, max_errors=50
+        )
+        if isinstance(coerced, list):
+            return None
+        if len(shown) <= MAX_KEPT_VARIABLES and all(
+            type(value) in PLAIN for value in coerced.coerced.values()
+        ):
+            if len(plan.coerced) >= MAX_KEPT_COERCIONS:
+                plan.coerced.clear()
+            plan.coerced[shown] = coerced
+        return coerced
 
     async def _prepare(
         self, request: Request, data: Any
@@ -253,7 +392,7 @@ class FastPath:
             field = query_type.fields.get(selection.name.value)
             if field is not None and _rate_limited(field):
                 return None  # an attempt counted here would be counted again on a refusal
-        return Plan(document, operation, name)
+        return Plan(document, operation, name, _root(document, operation, query_type))
 
     def _refused(self, plan: Plan, query: str, variables: dict[str, Any] | None) -> bool:
         """Whether QueryLimits or TextInputs would refuse the request, checked as they check
@@ -273,6 +412,31 @@ class FastPath:
         ):
             return True
         return find_nul(self.core, document, query, plan.name, variables) is not None
+
+
+def _root(
+    document: DocumentNode, operation: OperationDefinitionNode, query_type: GraphQLObjectType
+) -> Root | None:
+    """The root field that the plan may resolve itself: the only one, with a resolver,
+    no directive (@skip, @include) and nothing that graphql-core's executor would treat
+    apart (operation directives, fragment variables, introspection)."""
+    selections = operation.selection_set.selections
+    if len(selections) != 1 or operation.directives:
+        return None
+    node = selections[0]
+    if not isinstance(node, FieldNode) or node.directives or node.name.value.startswith("__"):
+        return None
+    field = query_type.fields.get(node.name.value)
+    if field is None or field.resolve is None:
+        return None
+    fragments = {}
+    for definition in document.definitions:
+        if isinstance(definition, FragmentDefinitionNode):
+            if definition.variable_definitions:
+                return None
+            fragments[definition.name.value] = definition
+    key = (node.alias or node.name).value
+    return Root(node, key, field, query_type, fragments, Path(None, key, query_type.name))
 
 
 def _rate_limited(field: Any) -> bool:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import re
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -211,6 +211,15 @@ def _log_request(fields: dict[str, Any]) -> None:
         sink.add("INFO", log.name, "request", fields)
 
 
+def new_request_id() -> str:
+    """`uuid.uuid4().hex`, the same 122 random bits and version and variant bits,
+    without making a UUID object (2 us of a 300 us read)."""
+    random = bytearray(os.urandom(16))
+    random[6] = random[6] & 0x0F | 0x40  # version 4
+    random[8] = random[8] & 0x3F | 0x80  # the RFC 4122 variant
+    return random.hex()
+
+
 class RequestLog:
     """ASGI middleware: gives each request an id and logs it once when it ends.
 
@@ -229,7 +238,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if REQUEST_ID.match(given) else new_request_id()
         record: dict[str, Any] = {
             "request_id": request_id,
             "method": scope.get("method", "WEBSOCKET"),

@@ -13,6 +13,7 @@ full path.
 
 from __future__ import annotations
 
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -398,9 +399,11 @@ async def test_the_fast_path_serves_the_benchmark_reads_and_a_repeat(twins: Twin
         body = {"query": contract, "operationName": operation, "variables": variables}
         # when each is sent twice, then both times by the fast path, with data
         for _ in range(2):
-            served = fast.SERVED["fast"]
+            served, direct = fast.SERVED["fast"], fast.SERVED["direct"]
             answer = await twins.both({"json": body}, caller, operation)
             assert fast.SERVED["fast"] == served + 1
+            # with no executor: the root field's resolver, and its compiled answer
+            assert fast.SERVED["direct"] == direct + 1
             data = orjson.loads(answer.body)["data"]
             assert data[operation[0].lower() + operation[1:]] is not None
 
@@ -517,6 +520,35 @@ async def test_errors_of_the_execution_are_answered_without_executing_again(
         assert len(twins.counters["on"].statements) <= 1
 
 
+async def test_a_root_field_not_answered_compiled_is_completed_without_resolving_again(
+    twins: Twins,
+) -> None:
+    # given reads whose one root field a plan resolves itself: one that fails (NOT_FOUND,
+    # a refusal of the anonymous caller) and one that is not compiled (availableSlots)
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    slots = (
+        '{ services(first: 2) { edges { node { id availableSlots(from: "2026-12-01T08:00:00Z", '
+        'to: "2026-12-01T12:00:00Z") { startsAt } } } } }'
+    )
+    for body, caller in (
+        ({"query": contract, "operationName": "Service", "variables": {"id": UNKNOWN_ID}}, "user"),
+        ({"query": contract, "operationName": "Bookings", "variables": {}}, "anonymous"),
+        ({"query": slots}, "anonymous"),
+    ):
+        # when it goes by the fast path
+        replayed, direct = fast.SERVED["replayed"], fast.SERVED["direct"]
+        twins.counters["on"].clear()
+        await twins.both({"json": body}, caller, str(body)[:60])
+        on = list(twins.counters["on"].statements)
+        twins.counters["off"].clear()
+        await twins.send("off", {"json": body}, caller)
+        # then graphql-core completed what the resolver gave (the same answer: `both`),
+        # with the statements the full path sends, each once
+        assert fast.SERVED["replayed"] == replayed + 1
+        assert fast.SERVED["direct"] == direct
+        assert len(on) == len(twins.counters["off"].statements), on
+
+
 async def registered(twins: Twins) -> dict[str, str]:
     """Each contract operation registered as a trusted document (on the shared database):
     its id by operation name."""
@@ -580,3 +612,210 @@ async def test_required_mode_holds_on_the_fast_path(make_database: Any) -> None:
     finally:
         await app.state.reads.close()
         await app.state.engine.dispose()
+
+
+async def test_cors_and_the_request_log_are_the_same_on_the_direct_route(
+    make_database: Any,
+) -> None:
+    # given two apps with CORS configured, one with the fast path (POST /graphql taken in
+    # front of Starlette's routing) and one without
+    url: str = make_database()
+    migrate(url)
+    apps = {
+        flag: create_app(
+            Settings(
+                secret_key=SECRET,
+                bcrypt_rounds=4,
+                rate_limit=False,
+                fast_path=flag,
+                cors_origins=("https://app.example",),
+            ),
+            url,
+        )
+        for flag in (True, False)
+    }
+    records: list[logging.LogRecord] = []
+    handler = Records(records)
+    logger = logging.getLogger("bookit.request")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    query = {"query": "{ services(first: 1) { totalCount } }"}
+    try:
+        for headers in (
+            {},
+            {"origin": "https://app.example"},
+            {"origin": "https://elsewhere.example"},
+            {"origin": "https://app.example", "x-request-id": "given-id"},
+        ):
+            answers = []
+            for flag, app in apps.items():
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://b.test") as c:
+                    records.clear()
+                    served = fast.SERVED["fast"]
+                    response = await c.post("/graphql", json=query, headers=headers)
+                    assert fast.SERVED["fast"] == served + flag
+                logged = [getattr(r, "fields", {}) for r in records if r.name == logger.name]
+                assert len(logged) == 1
+                answers.append(
+                    (
+                        response.status_code,
+                        without_id(response.headers.multi_items()),
+                        response.content,
+                        without_id({k: v for k, v in logged[0].items() if k != "duration_ms"}),
+                        "given-id" if "x-request-id" in headers else None,
+                        response.headers["x-request-id"] if "x-request-id" in headers else None,
+                    )
+                )
+            # when each goes to both, then the same status, headers (CORS's included),
+            # body and log record, and the request id a client gave is echoed by both
+            assert answers[0] == answers[1], headers
+            assert answers[0][4] == answers[0][5]
+            assert ("access-control-allow-origin", "https://app.example") in answers[0][1] or (
+                headers.get("origin") != "https://app.example"
+            )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        for app in apps.values():
+            await app.state.reads.close()
+            await app.state.engine.dispose()
+
+
+async def test_plain_variables_are_coerced_once_per_plan(twins: Twins) -> None:
+    # given the contract's Service (an ID and an Int) and Services (an input object)
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    app = twins.clients["on"]._transport.app  # type: ignore[attr-defined]
+    path: fast.FastPath = app.state.view.fast
+    for operation, variables, kept in (
+        ("Service", {"id": "<popular>", "reviewsFirst": 2}, True),
+        ("Services", {"first": 2, "filter": {"q": "a"}}, False),
+    ):
+        body = {"query": contract, "operationName": operation, "variables": variables}
+        # when it is sent twice, the same both ways
+        for _ in range(2):
+            await twins.both({"json": body}, "anonymous", operation)
+        # then plain scalars are kept coerced by the plan, an input object never
+        plan = path.plans[(contract, operation)]
+        assert plan is not None
+        shown = repr(bind(variables, twins.known))
+        assert (shown in plan.coerced) == kept, (operation, list(plan.coerced))
+
+
+def spying(seen: dict[str, Any], name: str, resolve: Any) -> Any:
+    """`resolve`, noting its info and arguments in seen[name]."""
+
+    def spy(source: Any, info: Any, **args: Any) -> Any:
+        seen[name] = (info, args)
+        return resolve(source, info, **args)
+
+    return spy
+
+
+async def test_a_direct_resolver_gets_the_info_that_the_executor_gives(twins: Twins) -> None:
+    # given the benchmark's S3 read, and a spy on `service`'s resolver in both apps
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    body = {
+        "query": contract,
+        "operationName": "Service",
+        "variables": {"id": "<popular>", "reviewsFirst": 2},
+    }
+    seen: dict[str, Any] = {}
+    fields = {}
+    for name, client in twins.clients.items():
+        app = client._transport.app  # type: ignore[attr-defined]
+        field = app.state.view.graphql_schema.query_type.fields["service"]
+        fields[name] = (field, field.resolve)
+
+        field.resolve = spying(seen, name, field.resolve)
+    try:
+        # when it goes to both (directly to the resolver on one, by the executor on the other)
+        direct = fast.SERVED["direct"]
+        await twins.both({"json": body}, "user", "Service")
+        assert fast.SERVED["direct"] == direct + 1
+    finally:
+        for field, resolve in fields.values():
+            field.resolve = resolve
+
+    # then the resolver had the same arguments and the same info, but the helpers for
+    # asynchronous work, which no resolver uses
+    def shown(info: Any) -> dict[str, Any]:
+        return {
+            "class": type(info),
+            "field_name": info.field_name,
+            "field_nodes": [graphql.print_ast(node) for node in info.field_nodes],
+            "return_type": str(info.return_type),
+            "parent_type": info.parent_type.name,
+            "path": (info.path.as_list(), info.path.typename),
+            "fragments": {k: graphql.print_ast(v) for k, v in info.fragments.items()},
+            "root_value": info.root_value,
+            "operation": graphql.print_ast(info.operation),
+            "variable_values": info.variable_values,
+            "context": type(info.context),
+            "is_awaitable": info.is_awaitable,
+            "abort_signal": info.abort_signal,
+            "operation_extensions": info.operation_extensions,
+            "fields": len(info),
+        }
+
+    (on, on_args), (off, off_args) = seen["on"], seen["off"]
+    assert on_args == off_args
+    assert shown(on) == shown(off)
+    assert on.context.user is not None
+    assert on.context.user.id == off.context.user.id
+
+
+async def test_a_request_leaves_no_cycle_for_the_garbage_collector(twins: Twins) -> None:
+    # given the S3 read, called as ASGI on the app with the fast path (the full path's
+    # Strawberry execution makes cycles of its own)
+    contract = (ROOT / "tests" / "contract" / "operations.graphql").read_text()
+    variables = bind({"id": "<popular>", "reviewsFirst": 2}, twins.known)
+    body = orjson.dumps({"query": contract, "operationName": "Service", "variables": variables})
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    app = twins.clients["on"]._transport.app  # type: ignore[attr-defined]
+
+    async def call() -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"b.test"), (b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("b.test", 80),
+            "state": {},
+        }
+        await app(scope, receive, send)
+
+    await call()  # its plan, limits and validation made, once
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            await call()
+        # when the collector looks for cycles
+        gc.collect()
+        left = [type(found).__name__ for found in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    # then the requests were answered, and no request's context was left to it
+    assert statuses == [200] * 4
+    assert "Context" not in left
+    assert "Request" not in left

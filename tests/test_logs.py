@@ -9,6 +9,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -236,3 +237,15 @@ async def test_a_socket_gets_the_servers_own_send_and_keeps_its_request_id() -> 
     assert seen["send"] is server_send
     assert state["send"] is server_send
     assert state["request_id"] == "ws-1"
+
+
+def test_a_request_id_made_here_is_a_uuid4_in_hex() -> None:
+    # when ids are made for requests that bring none
+    made = [logs.new_request_id() for _ in range(2000)]
+    # then each is what uuid.uuid4().hex gives: 32 hex digits, version 4, RFC 4122 variant
+    for one in made:
+        parsed = uuid.UUID(hex=one)
+        assert parsed.hex == one
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    assert len(set(made)) == len(made)
