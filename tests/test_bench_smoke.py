@@ -31,13 +31,13 @@ SCALE = 0.3  # 300 users, 60 services, 6,000 bookings, 2,400 reviews: pages of 5
 TODAY = date(2026, 11, 25)
 
 # What each read costs at any page size (BookIt; the baseline is one statement each).
-# Compiled (compiled.py): one statement, plus the caller's session for S2. Resolved:
+# Compiled (compiled.py): one statement, the caller's session check in it for S2. Resolved:
 # S1 the page and its totalCount; S2 the caller's session, the page, totalCount,
 # then one batch each of services, users and reviews; S3 the service, one batch of
 # review pages, one batch of authors. S4 compiles its page but not availableSlots
 # (no SQL of its own), so it resolves: the page, then one batch of slots.
 EXPECTED = {
-    "compiled": {"S1": 1, "S2": 2, "S3": 1, "S4": 2},
+    "compiled": {"S1": 1, "S2": 1, "S3": 1, "S4": 2},
     "resolved": {"S1": 2, "S2": 6, "S3": 3, "S4": 2},
 }
 
@@ -125,7 +125,9 @@ async def test_a_read_costs_the_same_statements_for_5_items_as_for_50(
         view, "settings", replace(view.settings, compiled_reads=reads == "compiled")
     )
 
-    # when the read asks for 5, then for 50 items
+    # when the read asks for 5, then for 50 items (after a first request: a token's
+    # session is read apart the first time, then carried by the compiled read)
+    await bench.bookit(name, 1)
     small, small_cost = await bench.bookit(name, 5)
     large, large_cost = await bench.bookit(name, 50)
 

@@ -543,10 +543,12 @@ async def test_a_root_field_not_answered_compiled_is_completed_without_resolving
         twins.counters["off"].clear()
         await twins.send("off", {"json": body}, caller)
         # then graphql-core completed what the resolver gave (the same answer: `both`),
-        # with the statements the full path sends, each once
+        # with each statement sent once, and none the full path does not send (a
+        # known user's session check rides in the compiled read: one fewer)
         assert fast.SERVED["replayed"] == replayed + 1
         assert fast.SERVED["direct"] == direct
-        assert len(on) == len(twins.counters["off"].statements), on
+        assert len(on) == len(set(on)), on
+        assert len(on) <= len(twins.counters["off"].statements), on
 
 
 async def registered(twins: Twins) -> dict[str, str]:
