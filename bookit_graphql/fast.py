@@ -76,7 +76,7 @@ from bookit_graphql import documents, tracing
 from bookit_graphql.compiled import Completed, Executor
 from bookit_graphql.errors import BookItError
 from bookit_graphql.inputs import find_nul
-from bookit_graphql.limits import Limits, check, kept_for
+from bookit_graphql.limits import Limits, check_kept, kept_for
 from bookit_graphql.ratelimit import RateLimit
 from bookit_graphql.schema import ContractErrors
 
@@ -399,12 +399,7 @@ class FastPath:
         it and kept with their results: the limits first (with these variables), so that
         a hostile document never reaches the costly validation rules."""
         document = plan.document
-        if kept_for(
-            self.core,
-            document,
-            ("limits", repr(variables)),
-            lambda: check(self.core, document, variables, self.limits),
-        ) or kept_for(
+        if check_kept(self.core, document, variables, self.limits) or kept_for(
             self.core,
             document,
             ("rules", self.rules),
