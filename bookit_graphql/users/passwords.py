@@ -20,7 +20,7 @@ MIN_BYTES, MAX_BYTES = 8, 72
 # A hash costs the CPU a quarter of a second (cost 12). In threads of the
 # default pool, four concurrent logins took four fifths of a core from the
 # event loop, and every other request waited (the benchmark's L1: S1's p99
-# rose more than tenfold). bcrypt gets its own few threads, niced below the
+# rose more than tenfold). bcrypt gets its own few threads, niced and idle-class below the
 # loop, so logins take the CPU that requests leave; and the hashes running or
 # waiting are at most HASHING_BUDGET rounds of work (a hash of cost c is 2**c;
 # the budget is eight cost-12 hashes, two seconds, a thread): past it a login is
@@ -33,9 +33,15 @@ T = TypeVar("T")
 
 
 def _below_the_event_loop() -> None:
-    if sys.platform == "linux":  # there, a thread has a nice value of its own
+    if sys.platform == "linux":  # there, a thread has a nice value and a policy of its own
+        thread = threading.get_native_id()
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICE)
+            os.setpriority(os.PRIO_PROCESS, thread, HASHING_NICE)
+        # SCHED_IDLE: a hash gives way the moment the loop wakes. A nice value only
+        # weighs shares: under EEVDF (Linux 6.6+) a woken loop could still wait out a
+        # hash's slice, and S1's p99 in the login storm was 1.5 to 1.56 times its own
+        with contextlib.suppress(OSError, AttributeError):
+            os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
 
 
 _hashing = ThreadPoolExecutor(

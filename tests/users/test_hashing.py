@@ -23,19 +23,27 @@ from bookit_graphql.users.models import User
 from tests.helpers import LOGIN, PASSWORD, codes, gql, register
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="a per-thread nice value is Linux's")
-async def test_hashes_run_in_niced_threads_off_the_event_loop() -> None:
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice and policy are Linux's")
+async def test_hashes_run_in_idle_priority_threads_off_the_event_loop() -> None:
     # when a password is hashed and checked
     hashed = await passwords.hash_password("correct horse battery", rounds=4)
     seen = await passwords._off_the_loop(
-        lambda: (threading.current_thread().name, os.getpriority(os.PRIO_PROCESS, 0)), rounds=4
+        lambda: (
+            threading.current_thread().name,
+            os.getpriority(os.PRIO_PROCESS, 0),
+            os.sched_getscheduler(0),
+        ),
+        rounds=4,
     )
 
-    # then it happened in a bcrypt thread whose nice value is above the loop's
+    # then it happened in a bcrypt thread whose nice value is above the loop's, and which
+    # runs only when the loop's thread does not (SCHED_IDLE), while the loop stays as it was
     assert await passwords.verify_password("correct horse battery", hashed, rounds=4)
-    name, nice = seen
+    name, nice, policy = seen
     assert name.startswith("bcrypt")
     assert nice >= os.getpriority(os.PRIO_PROCESS, 0) + passwords.HASHING_NICE
+    assert policy == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE
 
 
 async def test_past_the_bound_a_hash_is_refused_at_once_not_queued(
