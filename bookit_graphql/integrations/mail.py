@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ class Mailer(Protocol):
 
 @dataclass(frozen=True)
 class SmtpMailer:
-    """smtp:// (STARTTLS when the server offers it) or smtps:// (TLS from the start).
+    """smtp:// (STARTTLS when the server offers it, and required with a password unless
+    the server is on this machine) or smtps:// (TLS from the start).
 
     The server's certificate is always verified: against the system's trust store,
     and `ca_file` (BOOKIT_SMTP_CA_FILE) too when given.
@@ -35,17 +37,32 @@ class SmtpMailer:
     async def send(self, message: EmailMessage) -> None:
         parts = urlsplit(self.url)
         tls = parts.scheme == "smtps"
+        host = parts.hostname or "localhost"
         await aiosmtplib.send(
             message,
-            hostname=parts.hostname or "localhost",
+            hostname=host,
             port=parts.port or (465 if tls else 25),
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             use_tls=tls,
+            # a password crosses the network only encrypted: over smtp:// to another
+            # host, STARTTLS is required (a server without it is refused before the
+            # login); a relay on this machine may take it in clear, as Go's net/smtp allows
+            start_tls=True if not tls and parts.password and not loopback(host) else None,
             validate_certs=True,
             cert_bundle=self.ca_file,
             timeout=self.timeout,
         )
+
+
+def loopback(host: str) -> bool:
+    """Whether `host` names this machine's loopback interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -255,6 +255,50 @@ async def test_smtp_with_a_user_and_password_authenticates() -> None:
     assert [m["Subject"] for m in inbox.messages] == ["Hello"]
 
 
+# plain AUTH over an unencrypted loopback connection: fine in a test, warned about by aiosmtpd
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+async def test_a_password_is_not_sent_in_clear_to_another_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    from bookit_graphql.integrations import mail
+    from tests.conftest import free_port
+
+    logins: list[object] = []
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        logins.append(data)
+        return AuthResult(success=True)
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        # given a server without STARTTLS that the mailer takes for another machine's
+        assert mail.loopback("127.0.0.1")
+        assert mail.loopback("::1")
+        assert mail.loopback("localhost")
+        assert not mail.loopback("smtp.example.com")
+        assert not mail.loopback("192.0.2.10")
+        monkeypatch.setattr(mail, "loopback", lambda host: False)
+        # when mail is sent with a password over smtp://
+        with pytest.raises(SMTPException, match="STARTTLS"):
+            await SmtpMailer(f"smtp://mailer:s3cret@127.0.0.1:{port}", timeout=5).send(_message())
+    finally:
+        controller.stop()
+    # then the server never saw the login, nor the message
+    assert logins == []
+    assert inbox.messages == []
+
+
 async def test_smtps_delivers_over_tls_to_a_verified_certificate(tmp_path: Any) -> None:
     import ssl
 
