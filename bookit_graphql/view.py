@@ -31,7 +31,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage,
+    ErrorMessage,
+    StartMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -145,6 +149,29 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """graphql-ws (legacy), counting its open operations."""
 
     view: GraphQLView
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        """Strawberry's, except that a refused token closes the socket with the contract's
+        4403, as graphql-transport-ws does (Strawberry closes it with 1011, an internal
+        error, which clients take for a fault of the server and retry)."""
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            await super().handle_connection_init(message)
+            return
+        self.context.connection_params = payload
+        try:
+            acknowledged = await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as refused:
+            await self.send_message({"type": "connection_error", "payload": refused.payload})
+            await self.websocket.close(code=AUTH_CLOSE, reason="")
+            return
+        if isinstance(acknowledged, UnsetType) or acknowledged is None:
+            await self.send_message({"type": "connection_ack"})
+        else:
+            await self.send_message({"type": "connection_ack", "payload": acknowledged})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
 
     async def handle_start(self, message: StartMessage) -> None:
         if not self.connection_acknowledged:

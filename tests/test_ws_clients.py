@@ -284,6 +284,24 @@ async def test_the_legacy_protocol_delivers_booking_events_when_turned_on(
         await modern.close()
 
 
+async def test_the_legacy_protocol_refuses_a_bad_token_with_4403(
+    configured_server: Server,
+) -> None:
+    # given the legacy protocol turned on
+    async with websockets.connect(configured_server.ws, subprotocols=[LEGACY]) as connection:  # type: ignore[list-item]
+        # when a client opens it with a token that is not one
+        init = {"type": "connection_init", "payload": {"Authorization": "Bearer not-a-token"}}
+        await connection.send(json.dumps(init))
+        refused = json.loads(await asyncio.wait_for(connection.recv(), 10))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(connection.recv(), 10)
+    # then it hears why, and the socket closes with the contract's code, as on graphql-transport-ws
+    assert refused["type"] == "connection_error"
+    assert refused["payload"]["reason"]
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
 # ---------------------------------------------------------------- the subscription cap
 
 
