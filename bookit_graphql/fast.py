@@ -199,11 +199,8 @@ class FastPath:
         if plan.root is not None:
             outcome = await self._direct(plan, plan.root, context, variables)
         if isinstance(outcome, ExecutionResult):
-            SERVED["direct"] += 1
             done: Any = outcome
         else:
-            if outcome is not None:
-                SERVED["replayed"] += 1
             executed = execute(
                 self.core,
                 plan.document,
@@ -222,6 +219,10 @@ class FastPath:
             # read afresh (InvalidToken: 401), with nothing of this run in its log
             context.log.pop("user_id", None)
             return await self._answer(request, started, plan, query, variables, presume=False)
+        if isinstance(outcome, ExecutionResult):
+            SERVED["direct"] += 1  # counted once the answer stands: not for a run answered again
+        elif outcome is not None:
+            SERVED["replayed"] += 1
         # what the full path's ContractErrors does as the operation ends: the errors'
         # codes, the status, the log record, the metrics (executing again would run
         # the statements twice: a database that is down would take twice as long)
